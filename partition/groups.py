@@ -1,0 +1,690 @@
+"""Partition geocoded registrations into compact groups under a hard size cap.
+
+The engine works one *unit* at a time: a woonplaats by default, or a wijk or buurt
+inside a woonplaats when ``within`` asks for it, so no group ever crosses that
+boundary. Inside a unit:
+
+1. registrations are gathered into *sites*: all registrations at one point (one
+   address, or one building whose addresses share a point) travel together, so a
+   household is never split and a flat tends to share a group;
+2. the number of groups is the fewest that keep every group at or below the
+   planned fill (``target_fill * max_size``), leaving room for newcomers;
+3. a recursive bisection along the longer axis gives a balanced, convex start and,
+   for large units, cuts the unit into blocks of at most ``_BLOCK_GROUPS`` groups
+   so the cost stays near-linear in the number of registrations;
+4. inside each block, a capacitated assignment (min-cost flow, OR-Tools) on squared
+   distances to each site's few nearest group centres alternates with moving the
+   centres to their members' mean, like k-means with exact size bounds; squared
+   distances make the cells power-diagram cells, which are convex, so groups do
+   not interleave;
+5. a repair pass keeps every group at most ``max_size`` and reconnects groups
+   whose members fall apart in the Delaunay graph of the unit.
+
+All coordinates are RD New (EPSG:28992) metres.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from ortools.graph.python import min_cost_flow
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import Delaunay, QhullError, cKDTree
+
+from partition.errors import InfeasibleError
+
+logger = logging.getLogger(__name__)
+
+WHATSAPP_MAX_MEMBERS = 1024
+"""WhatsApp's limit on the members of one group."""
+
+WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",)}
+"""Boundary levels a group may not cross, with the columns that define them."""
+
+_BLOCK_GROUPS = 24
+_CANDIDATES = 8
+_MAX_ITER = 12
+_BALANCE = 0.15
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """The number of groups planned for one unit and the bounds on their sizes."""
+
+    unit: tuple[str, ...]
+    registrations: int
+    groups: int
+    lower: int
+    upper: int
+
+
+def slugify(text: str) -> str:
+    """Return an ASCII slug of a place name: ``"De Lutte"`` -> ``de-lutte``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "onbekend"
+
+
+def check_partition_request(
+    max_size: int, target_fill: float, min_size: int | None, within: str
+) -> None:
+    """Reject settings that no partition can honour, before any work is done.
+
+    Raises
+    ------
+    InfeasibleError
+        When ``max_size`` is outside 1-1024, ``target_fill`` outside (0, 1],
+        ``min_size`` above ``max_size`` or ``within`` is not a known level.
+    """
+    if not 1 <= max_size <= WHATSAPP_MAX_MEMBERS:
+        msg = (
+            f"`max_size` must be between 1 and {WHATSAPP_MAX_MEMBERS} (the WhatsApp "
+            f"group limit); got {max_size}."
+        )
+        raise InfeasibleError(msg)
+    if not 0 < target_fill <= 1:
+        msg = f"`target_fill` must be in (0, 1]; got {target_fill}."
+        raise InfeasibleError(msg)
+    if min_size is not None and not 1 <= min_size <= max_size:
+        msg = (
+            f"`min_size` must be between 1 and `max_size` ({max_size}); got {min_size}."
+        )
+        raise InfeasibleError(msg)
+    if within not in WITHIN_LEVELS:
+        msg = f"`within` must be one of {sorted(WITHIN_LEVELS)}; got {within!r}."
+        raise InfeasibleError(msg)
+
+
+def plan_groups(
+    members: pd.DataFrame,
+    *,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    min_size: int | None = None,
+    within: str = "woonplaats",
+) -> list[PartitionPlan]:
+    """Plan the number of groups per unit and check that the request is feasible.
+
+    Parameters
+    ----------
+    members
+        One row per geocoded registration with ``address_key``, ``woonplaats`` and
+        the code column of ``within`` (``wijkcode`` or ``buurtcode``).
+    max_size
+        Hard cap on the members of a group.
+    target_fill
+        Planned fill as a share of ``max_size``; groups are planned at
+        ``floor(target_fill * max_size)`` members so newcomers fit without a split.
+    min_size
+        Smallest allowed group, or None for no minimum.
+    within
+        The boundary level a group may not cross.
+
+    Returns
+    -------
+    plans
+        One plan per unit, in a stable order.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the unit and the number that fails, with what would fix it.
+    """
+    check_partition_request(max_size, target_fill, min_size, within)
+    unit_cols = _unit_columns(members, within)
+    if members.empty:
+        return []
+
+    # registrations at one address must share a group, so the cap is checked first
+    per_address = members.groupby("address_key", sort=False).size()
+    if int(per_address.max()) > max_size:
+        msg = (
+            f"{int(per_address.max())} registrations share one address, more than "
+            f"`max_size` ({max_size}); raise `max_size` to at least "
+            f"{int(per_address.max())} or remove duplicate registrations."
+        )
+        raise InfeasibleError(msg)
+
+    plan_size = max(1, math.floor(target_fill * max_size))
+    codes, keys = unit_codes(members, unit_cols)
+    counts = np.bincount(codes, minlength=len(keys))
+    return [
+        _plan_unit(key, int(n), plan_size, max_size, min_size)
+        for key, n in zip(keys, counts, strict=True)
+    ]
+
+
+def unit_codes(
+    frame: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Number the units (distinct values of ``columns``) in sorted order.
+
+    Returns the unit number of every row and the unit keys as tuples.
+    """
+    if frame.empty:
+        return np.empty(0, dtype=np.int64), []
+    index = pd.MultiIndex.from_frame(frame[columns].astype(str))
+    codes, uniques = index.factorize(sort=True)
+    return codes.astype(np.int64), [tuple(key) for key in uniques]
+
+
+def partition_members(
+    members: pd.DataFrame,
+    *,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    min_size: int | None = None,
+    within: str = "woonplaats",
+    seed: int = 0,
+) -> pd.Series:
+    """Assign every geocoded registration to a group.
+
+    Parameters
+    ----------
+    members
+        One row per geocoded registration with ``address_key``, ``x``, ``y`` (RD New
+        metres), ``woonplaats`` and, for ``within="wijk"`` or ``"buurt"``,
+        ``wijkcode`` or ``buurtcode``.
+    max_size, target_fill, min_size, within
+        See :func:`plan_groups`.
+    seed
+        Orders ties between sites at the same coordinate along a cut; the result is
+        otherwise deterministic.
+
+    Returns
+    -------
+    group_id
+        A Series on the index of ``members`` named ``group_id``, with ids such as
+        ``"de-lutte-03"`` numbered per woonplaats from north-west to south-east.
+
+    Notes
+    -----
+    Hard constraints always hold: every registration in exactly one group, no
+    group above ``max_size``, no group across ``within``, all registrations of one
+    address together. Sizes stay within about 15 % of the unit mean where sites
+    allow; contiguity is repaired on the Delaunay graph, which can leave a group
+    split when every neighbouring group is full.
+    """
+    started = time.perf_counter()
+    plans = plan_groups(
+        members,
+        max_size=max_size,
+        target_fill=target_fill,
+        min_size=min_size,
+        within=within,
+    )
+    if members.empty:
+        return pd.Series([], index=members.index, name="group_id", dtype=object)
+
+    rng = np.random.default_rng(seed)
+    codes, _ = unit_codes(members, _unit_columns(members, within))
+    labels = np.empty(len(members), dtype=object)
+    numbering: dict[str, int] = {}
+
+    # units are partitioned independently; ids are numbered per woonplaats
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for plan, rows in zip(plans, np.split(order, bounds), strict=True):
+        part = members.iloc[rows]
+        local = _partition_unit(part, plan, max_size, rng)
+        labels[rows] = _name_groups(part, local, plan.unit[0], numbering)
+    labels = pd.Series(labels, index=members.index, name="group_id")
+
+    sizes = labels.value_counts()
+    logger.info(
+        "partitioned %s registrations into %s groups in %.2f s "
+        "(sizes %s-%s, cap %s, within %s)",
+        f"{len(members):,}",
+        f"{len(sizes):,}",
+        time.perf_counter() - started,
+        sizes.min(),
+        sizes.max(),
+        max_size,
+        within,
+    )
+    return labels
+
+
+def _unit_columns(members: pd.DataFrame, within: str) -> list[str]:
+    """Return the columns that define a unit, checking they are present and full."""
+    cols = ["woonplaats", *WITHIN_LEVELS[within]]
+    for col in cols:
+        if col not in members.columns:
+            msg = f"`within={within!r}` needs a `{col}` column on the registrations."
+            raise InfeasibleError(msg)
+        missing = int(members[col].isna().sum())
+        if missing:
+            msg = (
+                f"`within={within!r}` needs a `{col}` for every registration; "
+                f"{missing} have none (pass boundaries so they can be attached)."
+            )
+            raise InfeasibleError(msg)
+    return cols
+
+
+def _plan_unit(
+    unit: tuple[str, ...],
+    n: int,
+    plan_size: int,
+    max_size: int,
+    min_size: int | None,
+) -> PartitionPlan:
+    """Choose the number of groups of one unit and their size bounds."""
+    fewest = math.ceil(n / max_size)
+    wanted = max(fewest, math.ceil(n / plan_size))
+    most = n if min_size is None else n // min_size
+    name = " / ".join(str(part) for part in unit)
+    if most < fewest:
+        if min_size is not None and n < min_size:
+            msg = (
+                f"{name} has {n} registrations, fewer than `min_size` ({min_size}); "
+                f"lower `min_size` to {n} or choose a coarser `within` level."
+            )
+        else:
+            msg = (
+                f"{name} has {n} registrations: {fewest} groups are needed under "
+                f"`max_size` ({max_size}) but `min_size` ({min_size}) allows at most "
+                f"{most}; lower `min_size` to {n // fewest} or raise `max_size`."
+            )
+        raise InfeasibleError(msg)
+
+    k = min(wanted, most)
+    mean = n / k
+    balanced = min(plan_size, math.floor(mean * (1 + _BALANCE)))
+    upper = min(max_size, max(math.ceil(mean), balanced))
+    lower = min(math.floor(mean), max(min_size or 0, math.ceil(mean * (1 - _BALANCE))))
+    return PartitionPlan(unit=unit, registrations=n, groups=k, lower=lower, upper=upper)
+
+
+def _partition_unit(
+    part: pd.DataFrame, plan: PartitionPlan, max_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Return a local group number (0..k-1) for every registration of one unit."""
+    site_of, xy, weight = _sites(part, max_size)
+    if plan.groups == 1:
+        return np.zeros(len(part), dtype=np.int64)
+
+    tie = rng.permutation(len(weight))
+    blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie)
+    site_label = np.empty(len(weight), dtype=np.int64)
+    offset = 0
+    for sites, k_block, start_labels in blocks:
+        local = _refine_block(
+            xy[sites], weight[sites], start_labels, k_block, plan, max_size
+        )
+        site_label[sites] = local + offset
+        offset += k_block
+
+    site_label = _repair_contiguity(xy, weight, site_label, plan.groups, max_size)
+
+    # heavy sites can leave a planned group empty: number only the groups in use
+    _, used = np.unique(site_label, return_inverse=True)
+    return used.ravel()[site_of]
+
+
+def _sites(
+    part: pd.DataFrame, max_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gather registrations into sites that must or should share a group.
+
+    A site is all registrations at one coordinate; where that is more than
+    ``max_size`` (a large flat), each address of it becomes its own site.
+    """
+    coords = part[["x", "y"]].to_numpy(dtype=float)
+    _, point_id = np.unique(coords, axis=0, return_inverse=True)
+    point_id = point_id.ravel()
+    point_weight = np.bincount(point_id)
+
+    # registrations at an oversized point fall back to one site per address
+    address_id = pd.factorize(part["address_key"])[0]
+    oversized = point_weight[point_id] > max_size
+    key = np.where(oversized, address_id + point_id.max() + 1, point_id)
+    _, site_of = np.unique(key, return_inverse=True)
+    site_of = site_of.ravel()
+
+    weight = np.bincount(site_of).astype(np.int64)
+    xy = np.zeros((len(weight), 2))
+    np.add.at(xy, site_of, coords)
+    xy /= weight[:, None]
+    return site_of, xy, weight
+
+
+def _bisect(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    sites: np.ndarray,
+    k: int,
+    tie: np.ndarray,
+) -> list[tuple[np.ndarray, int, np.ndarray]]:
+    """Split sites recursively into blocks with a whole number of groups each.
+
+    Each cut runs across the longer side of the bounding box at the weighted
+    quantile that leaves ``k1 / k`` of the registrations on one side. Returns
+    ``(sites, groups, start_labels)`` per block, with start labels from bisecting
+    the block all the way down to single groups.
+    """
+    if k <= _BLOCK_GROUPS:
+        return [(sites, k, _bisect_labels(xy[sites], weight[sites], k, tie[sites]))]
+    left, right, k_left = _cut(xy[sites], weight[sites], k, tie[sites])
+    return _bisect(xy, weight, sites[left], k_left, tie) + _bisect(
+        xy, weight, sites[right], k - k_left, tie
+    )
+
+
+def _bisect_labels(
+    xy: np.ndarray, weight: np.ndarray, k: int, tie: np.ndarray
+) -> np.ndarray:
+    """Label sites 0..k-1 by recursive bisection (the engine's starting point)."""
+    labels = np.zeros(len(weight), dtype=np.int64)
+    stack = [(np.arange(len(weight)), k, 0)]
+    while stack:
+        idx, k_here, first = stack.pop()
+        if k_here == 1 or len(idx) <= 1:
+            labels[idx] = first
+            continue
+        left, right, k_left = _cut(xy[idx], weight[idx], k_here, tie[idx])
+        stack.append((idx[left], k_left, first))
+        stack.append((idx[right], k_here - k_left, first + k_left))
+    return labels
+
+
+def _cut(
+    xy: np.ndarray, weight: np.ndarray, k: int, tie: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cut sites in two across the longer axis, in proportion ``k_left / k``."""
+    k_left = k // 2
+    axis = int(np.ptp(xy[:, 1]) > np.ptp(xy[:, 0]))
+    order = np.lexsort((tie, xy[:, axis]))
+    cumulative = np.cumsum(weight[order])
+    target = cumulative[-1] * k_left / k
+    split = int(np.searchsorted(cumulative, target, side="left")) + 1
+    split = min(max(split, 1), len(order) - 1) if len(order) > 1 else len(order)
+    return order[:split], order[split:], k_left
+
+
+def _refine_block(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    plan: PartitionPlan,
+    max_size: int,
+) -> np.ndarray:
+    """Alternate capacitated assignment and centre updates until stable."""
+    if k == 1:
+        return np.zeros(len(weight), dtype=np.int64)
+
+    total = int(weight.sum())
+    mean = total / k
+    upper = int(min(max_size, max(plan.upper, math.ceil(mean), weight.max())))
+    lower = int(min(plan.lower, math.floor(mean)))
+    for _ in range(_MAX_ITER):
+        centres = _centres(xy, weight, labels, k)
+        new = _capacitated_assign(xy, weight, centres, lower, upper)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return _enforce_cap(xy, weight, labels, k, max_size)
+
+
+def _centres(
+    xy: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int
+) -> np.ndarray:
+    """Weighted mean position of each group's sites (empty groups keep NaN)."""
+    total = np.bincount(labels, weights=weight, minlength=k)
+    cx = np.bincount(labels, weights=weight * xy[:, 0], minlength=k)
+    cy = np.bincount(labels, weights=weight * xy[:, 1], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = np.column_stack([cx / total, cy / total])
+    empty = total == 0
+    if empty.any():
+        # an empty group restarts at the site farthest from its nearest centre
+        tree = cKDTree(centres[~empty])
+        far = np.argsort(-tree.query(xy)[0])[: int(empty.sum())]
+        centres[empty] = xy[far]
+    return centres
+
+
+def _capacitated_assign(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    centres: np.ndarray,
+    lower: int,
+    upper: int,
+) -> np.ndarray:
+    """Assign sites to centres minimising squared distance within size bounds.
+
+    Each site is linked to its few nearest centres only (sparse network); when
+    that network has no feasible flow the candidate lists widen, up to every
+    centre. A site whose flow is split goes to the centre taking most of it; the
+    caller repairs the cap afterwards.
+    """
+    n_sites, k = len(weight), len(centres)
+    total = int(weight.sum())
+    lower = min(lower, total // k)
+    tree = cKDTree(centres)
+    m = min(k, _CANDIDATES)
+    while True:
+        _, cand = tree.query(xy, k=m)
+        cand = cand.reshape(n_sites, m)
+        status, flows = _solve_flow(xy, weight, centres, cand, lower, upper)
+        if status == min_cost_flow.SimpleMinCostFlow.OPTIMAL:
+            break
+        if m == k:
+            lower = 0
+            status, flows = _solve_flow(xy, weight, centres, cand, 0, upper)
+            break
+        m = min(k, m * 2)
+
+    if status != min_cost_flow.SimpleMinCostFlow.OPTIMAL:
+        return np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    flows = flows.reshape(n_sites, m)
+    return cand[np.arange(n_sites), np.argmax(flows, axis=1)]
+
+
+def _solve_flow(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    centres: np.ndarray,
+    cand: np.ndarray,
+    lower: int,
+    upper: int,
+) -> tuple[int, np.ndarray]:
+    """Solve one transport problem sites -> candidate centres -> sink."""
+    n_sites, m = cand.shape
+    k = len(centres)
+    total = int(weight.sum())
+    if k * upper < total:
+        return min_cost_flow.SimpleMinCostFlow.INFEASIBLE, np.zeros(n_sites * m)
+
+    d2 = ((xy[:, None, :] - centres[cand]) ** 2).sum(-1)
+    sink = n_sites + k
+    tails = np.concatenate([np.repeat(np.arange(n_sites), m), n_sites + np.arange(k)])
+    heads = np.concatenate([n_sites + cand.ravel(), np.full(k, sink)])
+    caps = np.concatenate([np.repeat(weight, m), np.full(k, upper - lower)])
+    costs = np.concatenate([np.rint(d2.ravel()), np.zeros(k)]).astype(np.int64)
+    supplies = np.concatenate(
+        [weight, np.full(k, -lower), [-(total - k * lower)]]
+    ).astype(np.int64)
+
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = smcf.add_arcs_with_capacity_and_unit_cost(
+        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
+    )
+    smcf.set_nodes_supplies(np.arange(sink + 1, dtype=np.int32), supplies)
+    status = smcf.solve()
+    if status != smcf.OPTIMAL:
+        return status, np.zeros(n_sites * m)
+    return status, smcf.flows(arcs[: n_sites * m])
+
+
+def _enforce_cap(
+    xy: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int, max_size: int
+) -> np.ndarray:
+    """Move whole sites out of groups above ``max_size`` to the nearest group with room.
+
+    Raises
+    ------
+    InfeasibleError
+        When the sites cannot be packed under the cap (only possible with sites
+        close to ``max_size``); the message says which number to raise.
+    """
+    labels = labels.copy()
+    sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
+    while (sizes > max_size).any():
+        centres = _centres(xy, weight, labels, k)
+        over = int(np.argmax(sizes))
+        sites = np.flatnonzero(labels == over)
+        room = max_size - sizes
+        d2 = ((xy[sites, None, :] - centres[None]) ** 2).sum(-1)
+        fits = weight[sites, None] <= room[None, :]
+        fits[:, over] = False
+        if not fits.any():
+            msg = (
+                f"cannot keep every group at or below `max_size` ({max_size}) with "
+                f"sites of up to {int(weight.max())} registrations; raise `max_size` "
+                "or lower `target_fill`."
+            )
+            raise InfeasibleError(msg)
+        extra = np.where(fits, d2 - d2[:, [over]], np.inf)
+        site_pos, target = np.unravel_index(np.argmin(extra), extra.shape)
+        site = sites[site_pos]
+        labels[site] = target
+        sizes[over] -= weight[site]
+        sizes[target] += weight[site]
+    return labels
+
+
+def _repair_contiguity(
+    xy: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int, max_size: int
+) -> np.ndarray:
+    """Reattach detached pieces of a group to the neighbouring group they touch most.
+
+    Works on the Delaunay graph of the unit's sites; a piece moves only when the
+    receiving group stays at or below ``max_size``, so a piece whose neighbours
+    are all full stays where it is. A few passes are enough in practice because
+    the capacitated cells are already convex.
+    """
+    edges = delaunay_edges(xy)
+    if len(edges) == 0:
+        return labels
+    labels = labels.copy()
+    for _ in range(4):
+        comp = _group_components(labels, edges, len(weight))
+        frame = pd.DataFrame({"group": labels, "comp": comp, "weight": weight})
+        piece = frame.groupby(["group", "comp"], sort=False)["weight"].sum()
+        main = piece.groupby(level="group").idxmax().map(lambda pair: pair[1])
+        detached = comp != main.reindex(labels).to_numpy()
+        if not detached.any():
+            break
+        labels, moved = _move_pieces(labels, comp, detached, edges, weight, k, max_size)
+        if not moved:
+            break
+    return labels
+
+
+def _group_components(labels: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
+    """Connected components of the graph keeping only edges inside one group."""
+    same = labels[edges[:, 0]] == labels[edges[:, 1]]
+    graph = coo_matrix(
+        (np.ones(int(same.sum())), (edges[same, 0], edges[same, 1])), shape=(n, n)
+    )
+    return connected_components(graph, directed=False)[1]
+
+
+def _move_pieces(
+    labels: np.ndarray,
+    comp: np.ndarray,
+    detached: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    k: int,
+    max_size: int,
+) -> tuple[np.ndarray, bool]:
+    """Move each detached piece to the group it shares most Delaunay edges with."""
+    sizes = np.bincount(labels, weights=weight, minlength=k)
+    piece_weight = pd.Series(weight[detached]).groupby(comp[detached]).sum()
+
+    # count the edges from each detached piece to each other group
+    both = np.concatenate([edges, edges[:, ::-1]])
+    from_piece = detached[both[:, 0]] & (labels[both[:, 0]] != labels[both[:, 1]])
+    links = pd.DataFrame(
+        {"comp": comp[both[from_piece, 0]], "target": labels[both[from_piece, 1]]}
+    ).value_counts()
+
+    moved = False
+    taken: set[int] = set()
+    for (c, target), _ in links.items():
+        if c in taken or sizes[target] + piece_weight[c] > max_size:
+            continue
+        members = comp == c
+        sizes[labels[members][0]] -= piece_weight[c]
+        sizes[target] += piece_weight[c]
+        labels[members] = target
+        taken.add(c)
+        moved = True
+    return labels, moved
+
+
+def delaunay_edges(xy: np.ndarray) -> np.ndarray:
+    """Return the unique undirected edges ``(i, j)`` with ``i < j`` of a Delaunay graph.
+
+    Points at the same coordinate are joined to each other; fewer than three
+    distinct points, or all on one line, are joined in coordinate order.
+    """
+    if len(xy) < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    unique, inverse = np.unique(xy, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+
+    if len(unique) >= 3:
+        try:
+            tri = Delaunay(unique)
+            simplices = tri.simplices
+            pairs = np.concatenate(
+                [simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]
+            )
+        except QhullError:
+            pairs = _chain(unique)
+    else:
+        pairs = _chain(unique)
+
+    # map unique-point edges back to one representative, then chain duplicates
+    first = np.full(len(unique), -1)
+    first[inverse[::-1]] = np.arange(len(xy))[::-1]
+    edges = first[pairs]
+    dup = np.flatnonzero(first[inverse] != np.arange(len(xy)))
+    edges = np.concatenate([edges, np.column_stack([first[inverse[dup]], dup])])
+    edges = np.sort(edges, axis=1)
+    return np.unique(edges, axis=0)
+
+
+def _chain(points: np.ndarray) -> np.ndarray:
+    """Join points in lexicographic order: the graph of collinear points."""
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    return np.column_stack([order[:-1], order[1:]])
+
+
+def _name_groups(
+    part: pd.DataFrame, local: np.ndarray, woonplaats: str, numbering: dict[str, int]
+) -> np.ndarray:
+    """Name local groups ``<woonplaats slug>-NN`` from north-west to south-east."""
+    k = int(local.max()) + 1
+    cx = np.bincount(local, weights=part["x"].to_numpy(), minlength=k)
+    cy = np.bincount(local, weights=part["y"].to_numpy(), minlength=k)
+    count = np.bincount(local, minlength=k)
+    order = np.argsort((cx - cy) / count, kind="stable")
+    slug = slugify(woonplaats)
+    start = numbering.get(slug, 0)
+    numbering[slug] = start + k
+    width = max(2, len(str(start + k)))
+    names = np.empty(k, dtype=object)
+    names[order] = [f"{slug}-{start + i + 1:0{width}d}" for i in range(k)]
+    return names[local]

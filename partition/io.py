@@ -1,0 +1,323 @@
+"""Read the input files of the data contracts and write run outputs atomically.
+
+This is the only module of the library that touches the disk. Readers check a file
+completely before returning, so a bad file fails with one :class:`InputFileError`
+naming the file, the row and the field, and nothing downstream runs. Writers
+assemble every output in a temporary folder next to the target and move the files
+into place only when all of them are written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from partition.addresses import normalise_address_columns
+from partition.boundaries import normalise_boundaries
+from partition.errors import AddressError, CRSError, InputFileError
+
+logger = logging.getLogger(__name__)
+
+RD_NEW = "EPSG:28992"
+ADDRESS_REQUIRED = ("postcode", "huisnummer", "openbare_ruimte", "woonplaats")
+ADDRESS_OPTIONAL = (
+    "huisletter",
+    "huisnummertoevoeging",
+    "nummeraanduiding_id",
+    "buurtcode",
+    "wijkcode",
+    "gebruiksdoel",
+    "gemeentecode",
+)
+REGISTRATION_REQUIRED = ("registration_id", "postcode", "huisnummer")
+REGISTRATION_OPTIONAL = (
+    "huisletter",
+    "huisnummertoevoeging",
+    "telefoon",
+    "openbare_ruimte",
+    "woonplaats",
+)
+# plausible RD New extent of the Netherlands, with a margin
+_RD_X = (-7_000.0, 300_000.0)
+_RD_Y = (289_000.0, 629_000.0)
+_GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".parquet", ".shp"}
+
+
+def read_addresses(path: str | Path) -> gpd.GeoDataFrame:
+    """Read an address register (CSV with ``x``/``y``, GeoJSON or GeoPackage).
+
+    Returns
+    -------
+    addresses
+        Normalised address columns (see ``docs/architecture.md``), ``address_key``,
+        ``x``, ``y`` and point geometry in EPSG:28992, on a fresh RangeIndex.
+
+    Raises
+    ------
+    InputFileError
+        For a missing column, an unparseable value, a duplicate address or
+        coordinates outside the Netherlands, naming the row (1-based data row)
+        and the field.
+    CRSError
+        For a geo file without a declared CRS.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    frame = _read_table(path)
+    _require_columns(path, frame, ADDRESS_REQUIRED)
+    xy = _coordinates(path, frame)
+    frame = frame.drop(columns=[c for c in ("geometry", "x", "y") if c in frame])
+
+    # text columns as clean strings; absent optional ones become missing
+    for col in ADDRESS_OPTIONAL:
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    for col in ("openbare_ruimte", "woonplaats"):
+        frame[col] = frame[col].astype("string").str.strip()
+        _no_missing(path, frame, col)
+    for col in ("nummeraanduiding_id", "buurtcode", "wijkcode", "gebruiksdoel"):
+        frame[col] = _as_text(frame[col])
+
+    normalised = _normalise(path, frame)
+    normalised[["x", "y"]] = xy.loc[normalised.index].to_numpy()
+    duplicated = normalised["address_key"].duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        msg = "the same postcode + huisnummer + huisletter + toevoeging appears twice"
+        raise InputFileError(path, msg, row=row + 1, field="huisnummer")
+
+    result = gpd.GeoDataFrame(
+        normalised.reset_index(drop=True),
+        geometry=gpd.points_from_xy(normalised["x"], normalised["y"]),
+        crs=RD_NEW,
+    )
+    logger.info(
+        "read %s addresses from %s in %.2f s",
+        f"{len(result):,}",
+        path.name,
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def read_registrations(path: str | Path) -> pd.DataFrame:
+    """Read a registrations CSV, keeping the values as residents typed them.
+
+    Values are checked for presence here and for form by the geocoder, which
+    reports each bad row with a reason instead of rejecting the whole file.
+
+    Raises
+    ------
+    InputFileError
+        For a missing column or a missing or repeated ``registration_id``.
+    """
+    path = Path(path)
+    frame = _read_csv(path)
+    _require_columns(path, frame, REGISTRATION_REQUIRED)
+    for col in REGISTRATION_OPTIONAL:
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    frame["registration_id"] = frame["registration_id"].astype("string").str.strip()
+    _no_missing(path, frame, "registration_id")
+    repeated = frame["registration_id"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        msg = "this `registration_id` was already used on an earlier row"
+        raise InputFileError(path, msg, row=row + 1, field="registration_id")
+    logger.info("read %s registrations from %s", f"{len(frame):,}", path.name)
+    return frame
+
+
+def read_boundaries(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
+    """Read a wijk/buurt boundary file (GeoJSON or GeoPackage) into RD New layers.
+
+    See :func:`partition.boundaries.normalise_boundaries` for the columns.
+    """
+    path = Path(path)
+    frame = _read_geo(path)
+    return normalise_boundaries(frame, source=path)
+
+
+def write_outputs(
+    out_dir: str | Path, writers: dict[str, Callable[[Path], None]]
+) -> Path:
+    """Write a run's files into ``out_dir`` all at once or not at all.
+
+    Parameters
+    ----------
+    out_dir
+        Target folder; created when missing. Files of earlier runs with other
+        names are left alone.
+    writers
+        Relative file name -> function writing that file to the path it is given.
+
+    Returns
+    -------
+    out_dir
+        The target folder as a Path.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _staging(out_dir.parent) as staging:
+        for name, write in writers.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(target)
+        out_dir.mkdir(exist_ok=True)
+        for name in writers:
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, out_dir / name)
+    return out_dir
+
+
+def csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    """A writer for :func:`write_outputs` that saves ``frame`` as UTF-8 CSV."""
+    return lambda path: frame.to_csv(path, index=False)
+
+
+def geojson_writer(frame: gpd.GeoDataFrame) -> Callable[[Path], None]:
+    """A writer that saves ``frame`` as GeoJSON in EPSG:4326 (RFC 7946)."""
+    return lambda path: frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON")
+
+
+def json_writer(data: object) -> Callable[[Path], None]:
+    """A writer that saves ``data`` as indented UTF-8 JSON."""
+
+    def write(path: Path) -> None:
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    return write
+
+
+def text_writer(text: str) -> Callable[[Path], None]:
+    """A writer that saves ``text`` as UTF-8."""
+    return lambda path: path.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def _staging(parent: Path) -> Iterator[Path]:
+    """A temporary folder beside the target, removed whatever happens."""
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read CSV or a geo file, by suffix."""
+    if path.suffix.lower() in _GEO_SUFFIXES:
+        return _read_geo(path)
+    return _read_csv(path)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV with every column as text, so codes keep their leading zeros."""
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        msg = f"not a readable UTF-8 CSV file ({type(exc).__name__})"
+        raise InputFileError(path, msg) from exc
+
+
+def _read_geo(path: Path) -> gpd.GeoDataFrame:
+    """Read a vector file with pyogrio, insisting on a declared CRS."""
+    if not path.is_file():
+        raise InputFileError(path, "file not found")
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = gpd.read_parquet(path)
+        else:
+            frame = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several unrelated types
+        msg = f"not a readable vector file ({type(exc).__name__})"
+        raise InputFileError(path, msg) from exc
+    if frame.crs is None:
+        msg = f"{path}: the file declares no CRS; save it with its CRS and try again"
+        raise CRSError(msg)
+    return frame
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Fail on the first contract column that is absent."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        msg = (
+            f"missing column{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"`{c}`" for c in missing)
+            + f"; found {', '.join(map(str, frame.columns))}"
+        )
+        raise InputFileError(path, msg, field=missing[0])
+
+
+def _coordinates(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``x``/``y`` in RD New from point geometry or ``x``/``y`` columns."""
+    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame:
+        geom = frame.geometry.to_crs(RD_NEW)
+        not_point = geom.geom_type.ne("Point") | geom.is_empty
+        if not_point.any():
+            row = int(np.flatnonzero(not_point.to_numpy())[0])
+            msg = "expected a point geometry for every address"
+            raise InputFileError(path, msg, row=row + 1, field="geometry")
+        xy = pd.DataFrame({"x": geom.x, "y": geom.y}, index=frame.index)
+    else:
+        _require_columns(path, frame, ("x", "y"))
+        xy = pd.DataFrame(index=frame.index)
+        for col in ("x", "y"):
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = values.isna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                msg = "expected a number (RD New metres)"
+                raise InputFileError(path, msg, row=row + 1, field=col)
+            xy[col] = values.astype(float)
+
+    for col, (low, high) in (("x", _RD_X), ("y", _RD_Y)):
+        outside = ~xy[col].between(low, high)
+        if outside.any():
+            row = int(np.flatnonzero(outside.to_numpy())[0])
+            msg = (
+                f"coordinate outside the Netherlands in RD New ({low:,.0f} to "
+                f"{high:,.0f} m); are the coordinates EPSG:28992?"
+            )
+            raise InputFileError(path, msg, row=row + 1, field=col)
+    return xy
+
+
+def _no_missing(path: Path, frame: pd.DataFrame, col: str) -> None:
+    """Fail on the first empty value of a required column."""
+    empty = frame[col].isna() | frame[col].astype("string").str.len().eq(0)
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        raise InputFileError(path, "value is empty", row=row + 1, field=col)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Text codes, without the ``.0`` pandas adds to integer-looking numbers."""
+    text = values.astype("string").str.strip()
+    return text.str.replace(r"\.0$", "", regex=True).replace("", pd.NA)
+
+
+def _normalise(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalise the address columns strictly, as a file error on the first problem."""
+    try:
+        normalised, _ = normalise_address_columns(frame, strict=True)
+    except AddressError as exc:
+        row = getattr(exc, "row", None)
+        raise InputFileError(
+            path, str(exc), row=None if row is None else row + 1, field=exc.field
+        ) from exc
+    return normalised

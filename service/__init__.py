@@ -1,0 +1,1 @@
+"""Web service, command line and storage around the `partition` library."""

@@ -1,0 +1,143 @@
+"""File-level jobs shared by the command line and the service.
+
+Each job reads its inputs with :mod:`partition.io`, runs the pure pipeline and
+writes every output at once with :func:`partition.io.write_outputs`, so a failure
+leaves the output folder as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+
+from partition import io
+from partition.demo import DEMO_LABEL, make_demo_municipality
+from partition.geocode import RegisterGeocoder
+from partition.maps import build_partition_map
+from partition.pipeline import PartitionResult, run_partition
+
+GEOCODED_COLUMNS = [
+    "registration_id",
+    "match_quality",
+    "unmatched_reason",
+    "nummeraanduiding_id",
+    "address_key",
+    "woonplaats",
+    "buurtcode",
+    "x",
+    "y",
+]
+
+
+def partition(
+    addresses: Path,
+    registrations: Path,
+    out: Path,
+    *,
+    boundaries: Path | None = None,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    min_size: int | None = None,
+    within: str = "woonplaats",
+    seed: int = 0,
+    subtitle: str | None = None,
+) -> dict:
+    """Read the inputs, partition, and write the outputs of a partition run."""
+    register = io.read_addresses(addresses)
+    people = io.read_registrations(registrations)
+    layers = io.read_boundaries(boundaries) if boundaries else {}
+    buurten = layers.get("buurt")
+
+    result = run_partition(
+        register,
+        people,
+        buurten=buurten,
+        max_size=max_size,
+        target_fill=target_fill,
+        min_size=min_size,
+        within=within,
+        seed=seed,
+    )
+    title = f"Buurtpreventiegroepen - {len(result.groups)} groepen"
+    write_partition_outputs(
+        result, out, buurten=buurten, title=title, subtitle=subtitle
+    )
+    return result.summary
+
+
+def write_partition_outputs(
+    result: PartitionResult,
+    out: Path,
+    *,
+    buurten: gpd.GeoDataFrame | None,
+    title: str,
+    subtitle: str | None = None,
+) -> Path:
+    """Write assignments.csv, groups.geojson, map.html, summary.json, unmatched.csv."""
+    groups_map = build_partition_map(
+        territories=result.groups,
+        buurten=buurten,
+        buurt_coverage=result.buurt_coverage,
+        title=title,
+        subtitle=subtitle,
+    )
+    writers = {
+        "assignments.csv": io.csv_writer(result.assignments),
+        "groups.geojson": io.geojson_writer(
+            result.groups[["group_id", "size", "woonplaats", "geometry"]]
+        ),
+        "map.html": io.text_writer(groups_map.get_root().render()),
+        "summary.json": io.json_writer(result.summary),
+        "unmatched.csv": io.csv_writer(result.unmatched),
+    }
+    return io.write_outputs(out, writers)
+
+
+def geocode(addresses: Path, registrations: Path, out: Path) -> dict:
+    """Geocode a registrations file and write one CSV row per registration."""
+    register = io.read_addresses(addresses)
+    people = io.read_registrations(registrations)
+    geocoded = RegisterGeocoder(register).geocode(people)
+    io.write_outputs(out.parent, {out.name: io.csv_writer(geocoded[GEOCODED_COLUMNS])})
+    unmatched = int(geocoded["match_quality"].eq("unmatched").sum())
+    return {
+        "registrations": len(geocoded),
+        "geocoded": len(geocoded) - unmatched,
+        "unmatched": unmatched,
+    }
+
+
+def demo(
+    out: Path, *, seed: int = 0, max_size: int = 50, target_fill: float = 0.9
+) -> dict:
+    """Generate the demo municipality into ``out/input`` and partition it.
+
+    The inputs are written first and read back through the same readers as
+    :func:`partition`, so the demo exercises the real file path.
+    """
+    municipality = make_demo_municipality(seed=seed)
+    boundaries = municipality.buurten.merge(
+        municipality.wijken[["wijkcode", "wijknaam"]], on="wijkcode", how="left"
+    )
+    inputs = out / "input"
+    io.write_outputs(
+        inputs,
+        {
+            "addresses.csv": io.csv_writer(
+                municipality.addresses.drop(columns="geometry")
+            ),
+            "registrations.csv": io.csv_writer(municipality.registrations),
+            "buurten.geojson": io.geojson_writer(boundaries),
+        },
+    )
+    return partition(
+        inputs / "addresses.csv",
+        inputs / "registrations.csv",
+        out,
+        boundaries=inputs / "buurten.geojson",
+        max_size=max_size,
+        target_fill=target_fill,
+        seed=seed,
+        subtitle=f"{municipality.name}: {DEMO_LABEL}",
+    )

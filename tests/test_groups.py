@@ -1,0 +1,187 @@
+"""Invariants of the partition engine, then its edge cases and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from partition.errors import InfeasibleError
+from partition.groups import delaunay_edges, partition_members, plan_groups, slugify
+
+
+def make_members(
+    n: int, *, seed: int = 0, villages: int = 3, spread: float = 600.0
+) -> pd.DataFrame:
+    """Registrations scattered around a few village centres, one per address."""
+    rng = np.random.default_rng(seed)
+    village = rng.integers(0, villages, n)
+    centre = np.column_stack([village * 5_000.0, village * 1_000.0])
+    xy = np.round(centre + rng.normal(0, spread, (n, 2)))
+    return pd.DataFrame(
+        {
+            "address_key": [f"7581AA|{i + 1}||" for i in range(n)],
+            "x": 250_000 + xy[:, 0],
+            "y": 470_000 + xy[:, 1],
+            "woonplaats": [f"Dorp {v}" for v in village],
+            "buurtcode": [f"BU9999{v:02d}0{i % 2}" for i, v in enumerate(village)],
+        }
+    )
+
+
+def check_invariants(
+    members: pd.DataFrame, group_id: pd.Series, max_size: int, within: str
+) -> None:
+    """The hard constraints that must hold for every partition."""
+    assert group_id.index.equals(members.index)
+    assert group_id.notna().all()
+    assert (group_id.value_counts() <= max_size).all()
+    per_group = members.groupby(group_id)
+    assert (per_group["woonplaats"].nunique() == 1).all()
+    if within == "buurt":
+        assert (per_group["buurtcode"].nunique() == 1).all()
+    assert (group_id.groupby(members["address_key"]).nunique() == 1).all()
+
+
+@pytest.mark.parametrize("within", ["woonplaats", "buurt"])
+@pytest.mark.parametrize("n", [1, 49, 50, 51, 500, 2_000])
+def test_partition_respects_cap_boundaries_and_addresses(n: int, within: str) -> None:
+    """Every registration is placed once, under the cap, inside its unit."""
+    members = make_members(n, seed=n)
+    group_id = partition_members(members, max_size=50, within=within)
+    check_invariants(members, group_id, 50, within)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=0, max_value=400),
+    max_size=st.integers(min_value=2, max_value=120),
+    villages=st.integers(min_value=1, max_value=4),
+    households=st.integers(min_value=1, max_value=3),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_invariants_hold_over_random_towns(
+    n: int, max_size: int, villages: int, households: int, seed: int
+) -> None:
+    """Hypothesis: any town, any cap, addresses with several registrations."""
+    members = make_members(n, seed=seed, villages=villages)
+    rng = np.random.default_rng(seed)
+    if n and households > 1:
+        # some addresses hold a whole household
+        extra = members.sample(n=min(n, 5), random_state=int(rng.integers(0, 1_000)))
+        members = pd.concat([members] + [extra] * (households - 1), ignore_index=True)
+    if n and max_size < households:
+        with pytest.raises(InfeasibleError, match="share one address"):
+            partition_members(members, max_size=max_size)
+        return
+    group_id = partition_members(members, max_size=max_size, seed=seed)
+    check_invariants(members, group_id, max_size, "woonplaats")
+
+
+def test_group_count_is_the_fewest_at_target_fill() -> None:
+    """Groups are planned at floor(0.9 * cap) members: 45 at cap 50."""
+    members = make_members(900, villages=1)
+    group_id = partition_members(members, max_size=50, target_fill=0.9)
+    assert group_id.nunique() == 20
+    assert group_id.value_counts().max() <= 45
+
+
+def test_sizes_are_balanced_within_a_village() -> None:
+    """Sizes stay within 15 % of the village mean on an even spread."""
+    members = make_members(2_000, villages=1, seed=3)
+    sizes = partition_members(members, max_size=50).value_counts()
+    assert sizes.max() <= 1.15 * sizes.mean() + 1
+    assert sizes.min() >= 0.85 * sizes.mean() - 1
+
+
+def test_all_registrations_at_one_point_share_one_site() -> None:
+    """A block of flats under the cap stays in one group."""
+    members = make_members(30, villages=1)
+    members[["x", "y"]] = [250_000.0, 470_000.0]
+    group_id = partition_members(members, max_size=50)
+    assert group_id.nunique() == 1
+
+
+def test_oversized_building_is_split_by_address() -> None:
+    """A point with more registrations than the cap is split between groups."""
+    members = make_members(120, villages=1)
+    members[["x", "y"]] = [250_000.0, 470_000.0]
+    group_id = partition_members(members, max_size=50)
+    check_invariants(members, group_id, 50, "woonplaats")
+    assert group_id.nunique() == 3
+
+
+def test_village_with_one_registration_gets_its_own_group() -> None:
+    """A single registration forms a group of one, in its own woonplaats."""
+    members = pd.concat(
+        [make_members(100, villages=1), make_members(1, villages=1)],
+        ignore_index=True,
+    )
+    members.loc[100, ["woonplaats", "address_key"]] = ["Gehucht", "7589ZZ|1||"]
+    group_id = partition_members(members, max_size=50)
+    assert (group_id == group_id[100]).sum() == 1
+
+
+def test_empty_input_gives_empty_result() -> None:
+    """No registrations, no groups, no error."""
+    members = make_members(0)
+    assert partition_members(members).empty
+
+
+def test_same_seed_same_groups_and_ids_are_readable() -> None:
+    """Deterministic for a seed; ids are woonplaats slugs with a number."""
+    members = make_members(700, seed=5)
+    first = partition_members(members, seed=1)
+    assert first.equals(partition_members(members, seed=1))
+    assert first.str.fullmatch(r"dorp-\d-\d{2}").all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_size": 0}, "between 1 and 1024"),
+        ({"max_size": 1025}, "between 1 and 1024"),
+        ({"target_fill": 0}, "target_fill"),
+        ({"min_size": 60}, "min_size"),
+        ({"within": "provincie"}, "within"),
+        ({"min_size": 40}, "fewer than `min_size`"),
+    ],
+)
+def test_infeasible_requests_fail_before_work(kwargs: dict, message: str) -> None:
+    """Bad settings raise InfeasibleError naming the number that fails."""
+    members = make_members(230, villages=1)
+    members.loc[0, "woonplaats"] = "Gehucht"
+    with pytest.raises(InfeasibleError, match=message):
+        plan_groups(members, **{"max_size": 50, **kwargs})
+
+
+def test_min_size_between_group_counts_is_reported_with_a_fix() -> None:
+    """No number of groups fits 60 registrations with cap 50 and minimum 35."""
+    members = make_members(60, villages=1)
+    with pytest.raises(InfeasibleError, match="lower `min_size` to 30"):
+        plan_groups(members, max_size=50, min_size=35)
+
+
+def test_within_buurt_without_codes_is_refused() -> None:
+    """Buurt partitioning needs a buurtcode on every registration."""
+    members = make_members(10).drop(columns="buurtcode")
+    with pytest.raises(InfeasibleError, match="buurtcode"):
+        partition_members(members, within="buurt")
+
+
+def test_delaunay_edges_join_duplicates_and_collinear_points() -> None:
+    """Co-located points are linked; a line of points is a chain."""
+    line = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [2.0, 0.0]])
+    edges = {tuple(e) for e in delaunay_edges(line)}
+    assert edges == {(0, 1), (1, 2), (2, 3)}
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("De Lutte", "de-lutte"), ("Oud-Beijerland", "oud-beijerland"), ("Ée", "ee")],
+)
+def test_slugify(name: str, slug: str) -> None:
+    """Place names become ASCII slugs."""
+    assert slugify(name) == slug
