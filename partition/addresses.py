@@ -494,7 +494,7 @@ def normalise_address_columns(
     )
     if strict and len(problems):
         first = problems.iloc[0]
-        raise AddressError(first["field"], f"row {first['row']}: {first['reason']}")
+        raise AddressError(first["field"], first["reason"], row=int(first["row"]))
 
     normalised = _assemble(frame, postcodes, numbers, letters, additions, problems)
     logger.debug(

@@ -10,9 +10,11 @@ class BuurtgroepenError(ValueError):
 class AddressError(BuurtgroepenError):
     """A postcode or house number that does not follow the BAG rules."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, row: int | None = None) -> None:
         self.field = field
-        super().__init__(message)
+        self.row = row
+        self.reason = message
+        super().__init__(message if row is None else f"row {row}: {message}")
 
 
 class InputFileError(BuurtgroepenError):

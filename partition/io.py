@@ -248,6 +248,18 @@ def _read_geo(path: Path) -> gpd.GeoDataFrame:
     if frame.crs is None:
         msg = f"{path}: the file declares no CRS; save it with its CRS and try again"
         raise CRSError(msg)
+
+    # GeoJSON without a `crs` member is WGS84 by RFC 7946; metres there mean the
+    # CRS was dropped on the way
+    if frame.crs.is_geographic and len(frame) and not frame.geometry.is_empty.all():
+        minx, miny, maxx, maxy = frame.total_bounds
+        if min(minx, miny) < -180 or max(maxx, maxy) > 180 or max(miny, maxy) > 90:
+            msg = (
+                f"{path}: the file declares no CRS (so WGS84 degrees are assumed) "
+                "but holds coordinates in metres; save it with its CRS "
+                "(EPSG:28992 for RD New)"
+            )
+            raise CRSError(msg)
     return frame
 
 
@@ -316,8 +328,6 @@ def _normalise(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         normalised, _ = normalise_address_columns(frame, strict=True)
     except AddressError as exc:
-        row = getattr(exc, "row", None)
-        raise InputFileError(
-            path, str(exc), row=None if row is None else row + 1, field=exc.field
-        ) from exc
+        row = None if exc.row is None else exc.row + 1
+        raise InputFileError(path, exc.reason, row=row, field=exc.field) from exc
     return normalised

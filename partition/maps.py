@@ -57,10 +57,7 @@ GROUP_PALETTE = (
 COVERAGE_COLOURS = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")
 COVERAGE_BINS = (0, 20, 40, 60, 80, 100)
 NO_COVERAGE_COLOUR = "#bdbdbd"
-COVERAGE_CAPTION = (
-    "Dekking: aangemelde adressen in % van de adressen "
-    f"(grijs: geen adressen of minder dan {MASK_THRESHOLD} aanmeldingen)"
-)
+COVERAGE_CAPTION = "Dekking per buurt, % van de adressen aangemeld"
 
 #: Shown before the first fit_bounds when there is no geometry at all (the
 #: centre of the Netherlands).
@@ -400,13 +397,17 @@ def _property_style(
 
 
 def _add_title(m: folium.Map, title: str, subtitle: str | None) -> None:
-    """Put the escaped title and subtitle in a box at the top of the map."""
+    """Put the escaped title and subtitle in a box at the bottom left of the map.
+
+    The top right holds the legend and the layer control, the top left the zoom
+    buttons; the bottom left is the corner nothing else uses.
+    """
     lines = f'<div style="font-size:16px;font-weight:bold">{html.escape(title)}</div>'
     if subtitle:
         lines += f'<div style="font-size:13px">{html.escape(subtitle)}</div>'
     box = (
-        '<div class="buurtgroepen-title" style="position:fixed;top:10px;'
-        "left:50%;transform:translateX(-50%);z-index:1000;padding:6px 12px;"
+        '<div class="buurtgroepen-title" style="position:fixed;bottom:24px;'
+        "left:10px;max-width:45%;z-index:1000;padding:6px 12px;"
         "background:rgba(255,255,255,0.9);border-radius:4px;"
         'font-family:sans-serif;box-shadow:0 1px 4px rgba(0,0,0,0.3)">'
         f"{lines}</div>"

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 RD_NEW = "EPSG:28992"
 DEFAULT_MARGIN_M = 150.0
+_GRID_M = 0.01
 
 
 def assign_addresses(
@@ -142,7 +143,11 @@ def territory_polygons(
     territories = cells.dissolve(by="group_id", method="unary").reset_index()[
         ["group_id", "geometry"]
     ]
-    territories["geometry"] = territories.geometry.make_valid()
+    # snapping to a 1 cm grid removes the near-degenerate slivers that unions of
+    # clipped cells leave, which would turn invalid once reprojected to WGS84
+    territories["geometry"] = shapely.set_precision(
+        territories.geometry.make_valid().to_numpy(), _GRID_M
+    )
     logger.info(
         "built %s group territories from %s addresses in %.2f s",
         f"{len(territories):,}",

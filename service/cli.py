@@ -70,16 +70,40 @@ def _run(body: Callable[[], None]) -> None:
 @app.command()
 def demo(
     out: OutOpt = DEFAULT_DEMO_OUT,
+    boundaries: Annotated[
+        Path | None,
+        typer.Option(
+            "--boundaries",
+            help="Real buurt polygons to place the generated addresses in.",
+        ),
+    ] = None,
+    wijken: Annotated[
+        Path | None,
+        typer.Option("--wijken", help="Wijk polygons naming the woonplaatsen."),
+    ] = None,
     seed: SeedOpt = 0,
     max_size: MaxSizeOpt = 50,
     target_fill: TargetFillOpt = 0.9,
+    within: WithinOpt = "woonplaats",
 ) -> None:
-    """Generate the labelled demo municipality and partition it end to end."""
+    """Generate the labelled demo municipality and partition it end to end.
+
+    With --boundaries the generated addresses are placed inside real buurt
+    polygons (for example the CBS buurten of Losser); they stay generated.
+    """
 
     def body() -> None:
         from service import jobs
 
-        summary = jobs.demo(out, seed=seed, max_size=max_size, target_fill=target_fill)
+        summary = jobs.demo(
+            out,
+            boundaries=boundaries,
+            wijken=wijken,
+            seed=seed,
+            max_size=max_size,
+            target_fill=target_fill,
+            within=within,
+        )
         _print_summary(summary, out)
 
     _run(body)

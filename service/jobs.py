@@ -60,10 +60,19 @@ def partition(
         seed=seed,
     )
     title = f"Buurtpreventiegroepen - {len(result.groups)} groepen"
+    subtitle = subtitle or _source_label(register)
     write_partition_outputs(
         result, out, buurten=buurten, title=title, subtitle=subtitle
     )
     return result.summary
+
+
+def _source_label(register: gpd.GeoDataFrame) -> str | None:
+    """The register's own ``bron`` label (the demo's "generated" notice), if any."""
+    if "bron" not in register.columns:
+        return None
+    labels = register["bron"].dropna().astype(str).unique()
+    return "; ".join(sorted(labels)) or None
 
 
 def write_partition_outputs(
@@ -109,15 +118,28 @@ def geocode(addresses: Path, registrations: Path, out: Path) -> dict:
 
 
 def demo(
-    out: Path, *, seed: int = 0, max_size: int = 50, target_fill: float = 0.9
+    out: Path,
+    *,
+    boundaries: Path | None = None,
+    wijken: Path | None = None,
+    seed: int = 0,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    within: str = "woonplaats",
 ) -> dict:
     """Generate the demo municipality into ``out/input`` and partition it.
 
-    The inputs are written first and read back through the same readers as
-    :func:`partition`, so the demo exercises the real file path.
+    With ``boundaries`` (and optionally ``wijken``) the generated addresses are
+    placed inside those real polygons. The inputs are written first and read back
+    through the same readers as :func:`partition`, so the demo exercises the real
+    file path.
     """
-    municipality = make_demo_municipality(seed=seed)
-    boundaries = municipality.buurten.merge(
+    real_buurten = io.read_boundaries(boundaries)["buurt"] if boundaries else None
+    real_wijken = io.read_boundaries(wijken).get("wijk") if wijken else None
+    municipality = make_demo_municipality(
+        seed=seed, buurten=real_buurten, wijken=real_wijken
+    )
+    layer = municipality.buurten.merge(
         municipality.wijken[["wijkcode", "wijknaam"]], on="wijkcode", how="left"
     )
     inputs = out / "input"
@@ -125,10 +147,10 @@ def demo(
         inputs,
         {
             "addresses.csv": io.csv_writer(
-                municipality.addresses.drop(columns="geometry")
+                municipality.addresses.drop(columns="geometry").assign(bron=DEMO_LABEL)
             ),
             "registrations.csv": io.csv_writer(municipality.registrations),
-            "buurten.geojson": io.geojson_writer(boundaries),
+            "buurten.geojson": io.geojson_writer(layer),
         },
     )
     return partition(
@@ -138,6 +160,6 @@ def demo(
         boundaries=inputs / "buurten.geojson",
         max_size=max_size,
         target_fill=target_fill,
+        within=within,
         seed=seed,
-        subtitle=f"{municipality.name}: {DEMO_LABEL}",
     )

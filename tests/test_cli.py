@@ -1,0 +1,315 @@
+"""The command line end to end: the demo, real Losser boundaries and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from tests.conftest import LOSSER_BUURTEN, LOSSER_WIJKEN, shared_file
+
+OUTPUTS = {"assignments.csv", "groups.geojson", "map.html", "summary.json"}
+PHONE = re.compile(r"(\+31|0031|\b0)6[\s-]?\d{8}\b")
+
+
+def invoke(*args: object) -> object:
+    """Run the CLI in-process and return the click result."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def check_partition_outputs(out: Path, max_size: int) -> dict:
+    """The invariants every partition run's outputs must satisfy."""
+    assert {p.name for p in out.iterdir()} >= OUTPUTS
+    summary = json.loads((out / "summary.json").read_text())
+    assignments = pd.read_csv(out / "assignments.csv", dtype=str)
+    unmatched = pd.read_csv(out / "unmatched.csv", dtype=str)
+    registrations = pd.read_csv(out / "input" / "registrations.csv", dtype=str)
+
+    # every geocoded registration exactly once; totals conserved
+    assert assignments["registration_id"].is_unique
+    assert len(assignments) == summary["geocoded"]
+    assert len(assignments) + len(unmatched) == len(registrations)
+    assert set(assignments["registration_id"]) | set(
+        unmatched["registration_id"]
+    ) == set(registrations["registration_id"])
+
+    # no group above the cap, none across two woonplaatsen
+    sizes = assignments["group_id"].value_counts()
+    assert sizes.max() <= max_size
+    assert (assignments.groupby("group_id")["woonplaats"].nunique() == 1).all()
+
+    groups = gpd.read_file(out / "groups.geojson")
+    assert groups.crs.to_epsg() == 4326
+    assert set(groups["group_id"]) == set(sizes.index)
+    assert groups.set_index("group_id")["size"].to_dict() == sizes.to_dict()
+    assert groups.geometry.notna().all() and groups.is_valid.all()
+    return summary
+
+
+def test_demo_writes_the_four_outputs_and_prints_the_summary(tmp_path: Path) -> None:
+    """`buurtgroepen demo` runs the whole pipeline on the generated default."""
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out)
+    assert result.exit_code == 0, result.output
+    for word in ("addresses", "registrations", "geocoded", "groups", "seconds"):
+        assert word in result.output
+    assert str(out.resolve()) in result.output
+
+    summary = check_partition_outputs(out, 50)
+    assert summary["addresses"] == 10_000
+    assert summary["registrations"] == 460
+    assert summary["unmatched"] == sum(summary["unmatched_reasons"].values())
+    assert set(summary["seconds"]) >= {"geocode", "partition", "territories"}
+
+
+def test_map_shows_layers_and_no_personal_data(tmp_path: Path) -> None:
+    """The map has its layers and no phone number or full address in it."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+
+    # rerun the partition with phone numbers added to the registrations
+    inputs = out / "input"
+    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+    registrations["telefoon"] = [
+        f"06{10_000_000 + i}" for i in range(len(registrations))
+    ]
+    registrations.to_csv(inputs / "registrations.csv", index=False)
+    result = invoke(
+        "partition",
+        "--addresses",
+        inputs / "addresses.csv",
+        "--registrations",
+        inputs / "registrations.csv",
+        "--boundaries",
+        inputs / "buurten.geojson",
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+
+    html = (out / "map.html").read_text()
+    for layer in ("Buurtgrenzen", "Dekking per buurt", "Groepen"):
+        assert layer in html
+    assert "GEGENEREERD" in html
+    assert not PHONE.search(html)
+    addresses = pd.read_csv(inputs / "addresses.csv", dtype=str)
+    registered = addresses.merge(registrations, on=["postcode", "huisnummer"])
+    for row in registered.head(50).itertuples():
+        assert f"{row.openbare_ruimte} {row.huisnummer}" not in html
+        assert row.postcode not in html
+
+
+def test_demo_in_real_losser_boundaries_keeps_villages_apart(tmp_path: Path) -> None:
+    """Generated addresses in the CBS buurten of Losser: five woonplaatsen."""
+    out = tmp_path / "losser"
+    result = invoke(
+        "demo",
+        "--out",
+        out,
+        "--boundaries",
+        shared_file(LOSSER_BUURTEN),
+        "--wijken",
+        shared_file(LOSSER_WIJKEN),
+    )
+    assert result.exit_code == 0, result.output
+    summary = check_partition_outputs(out, 50)
+    assert set(summary["woonplaatsen"]) == {
+        "Losser",
+        "Overdinkel",
+        "De Lutte",
+        "Glane",
+        "Beuningen",
+    }
+    assignments = pd.read_csv(out / "assignments.csv", dtype=str)
+    assert assignments["buurtcode"].str.match(r"^BU0168\d{4}$").all()
+
+
+def test_partition_within_buurt_never_crosses_a_buurt(tmp_path: Path) -> None:
+    """`--within buurt` keeps every group inside one buurt."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    inputs = out / "input"
+    result = invoke(
+        "partition",
+        "--addresses",
+        inputs / "addresses.csv",
+        "--registrations",
+        inputs / "registrations.csv",
+        "--boundaries",
+        inputs / "buurten.geojson",
+        "--max-size",
+        30,
+        "--within",
+        "buurt",
+        "--seed",
+        7,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    check_partition_outputs(out, 30)
+    assignments = pd.read_csv(out / "assignments.csv", dtype=str)
+    assert (assignments.groupby("group_id")["buurtcode"].nunique() == 1).all()
+
+
+def test_geocode_command_writes_one_row_per_registration(tmp_path: Path) -> None:
+    """`buurtgroepen geocode` reports counts and keeps every registration."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    target = tmp_path / "geocoded.csv"
+    result = invoke(
+        "geocode",
+        "--addresses",
+        out / "input" / "addresses.csv",
+        "--registrations",
+        out / "input" / "registrations.csv",
+        "--out",
+        target,
+    )
+    assert result.exit_code == 0, result.output
+    geocoded = pd.read_csv(target, dtype=str)
+    assert len(geocoded) == 460
+    assert (
+        geocoded["match_quality"]
+        .isin(["exact", "toevoeging_unique", "fuzzy", "unmatched"])
+        .all()
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo input files to break in various ways."""
+    out = tmp_path_factory.mktemp("inputs")
+    assert invoke("demo", "--out", out).exit_code == 0
+    return out / "input"
+
+
+def break_file(source: Path, target: Path, change: object) -> Path:
+    """Copy a CSV with one change applied to its frame."""
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    changed = change(frame)
+    (frame if changed is None else changed).to_csv(target, index=False)
+    return target
+
+
+def set_cell(column: str, row: int, value: str) -> object:
+    """A change that overwrites one cell."""
+
+    def change(frame: pd.DataFrame) -> None:
+        frame.loc[row, column] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("which", "change", "expected"),
+    [
+        (
+            "addresses",
+            lambda f: f.drop(columns="woonplaats"),
+            r"addresses\.csv.*`woonplaats`",
+        ),
+        (
+            "addresses",
+            set_cell("postcode", 41, "75 81AB"),
+            r"addresses\.csv, row 42, field `postcode`",
+        ),
+        (
+            "addresses",
+            set_cell("x", 7, "not-a-number"),
+            r"addresses\.csv, row 8, field `x`",
+        ),
+        ("addresses", set_cell("y", 3, "52.3"), r"row 4, field `y`.*EPSG:28992"),
+        (
+            "registrations",
+            lambda f: f.drop(columns="huisnummer"),
+            r"registrations\.csv.*`huisnummer`",
+        ),
+        (
+            "registrations",
+            set_cell("registration_id", 5, "R00001"),
+            r"registrations\.csv, row 6, field `registration_id`",
+        ),
+    ],
+)
+def test_bad_input_files_exit_2_and_write_nothing(
+    demo_inputs: Path, tmp_path: Path, which: str, change: object, expected: str
+) -> None:
+    """One message naming file, row and field; exit 2; no output folder."""
+    files = {
+        "addresses": demo_inputs / "addresses.csv",
+        "registrations": demo_inputs / "registrations.csv",
+    }
+    files[which] = break_file(files[which], tmp_path / f"{which}.csv", change)
+    out = tmp_path / "out"
+    result = invoke(
+        "partition",
+        "--addresses",
+        files["addresses"],
+        "--registrations",
+        files["registrations"],
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 2
+    assert re.search(expected, result.output), result.output
+    assert not out.exists()
+    assert "75 81AB" not in result.output
+
+
+def test_boundaries_without_crs_exit_2(demo_inputs: Path, tmp_path: Path) -> None:
+    """A GeoJSON with no CRS member and non-WGS84 numbers is refused."""
+    buurten = gpd.read_file(demo_inputs / "buurten.geojson").to_crs(28992)
+    layer = json.loads(buurten.to_json(drop_id=True))
+    layer.pop("crs", None)
+    path = tmp_path / "no_crs.json"
+    path.write_text(json.dumps(layer))
+    out = tmp_path / "out"
+    result = invoke(
+        "partition",
+        "--addresses",
+        demo_inputs / "addresses.csv",
+        "--registrations",
+        demo_inputs / "registrations.csv",
+        "--boundaries",
+        path,
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 2
+    assert "no_crs.json" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("cap", "message"), [(2000, "1024"), (0, "between 1")])
+def test_cap_outside_whatsapp_limit_exits_2(
+    demo_inputs: Path, tmp_path: Path, cap: int, message: str
+) -> None:
+    """`--max-size` above 1024 (the WhatsApp limit) or below 1 is refused."""
+    out = tmp_path / "out"
+    result = invoke(
+        "partition",
+        "--addresses",
+        demo_inputs / "addresses.csv",
+        "--registrations",
+        demo_inputs / "registrations.csv",
+        "--max-size",
+        cap,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
