@@ -23,23 +23,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from partition.addresses import normalise_address_columns
 from partition.boundaries import normalise_boundaries
-from partition.errors import AddressError, CRSError, InputFileError
+from partition.errors import CRSError, InputFileError
+from partition.register import prepare_register, require_columns, require_values
 
 logger = logging.getLogger(__name__)
 
 RD_NEW = "EPSG:28992"
-ADDRESS_REQUIRED = ("postcode", "huisnummer", "openbare_ruimte", "woonplaats")
-ADDRESS_OPTIONAL = (
-    "huisletter",
-    "huisnummertoevoeging",
-    "nummeraanduiding_id",
-    "buurtcode",
-    "wijkcode",
-    "gebruiksdoel",
-    "gemeentecode",
-)
 REGISTRATION_REQUIRED = ("registration_id", "postcode", "huisnummer")
 REGISTRATION_OPTIONAL = (
     "huisletter",
@@ -48,60 +38,26 @@ REGISTRATION_OPTIONAL = (
     "openbare_ruimte",
     "woonplaats",
 )
-# plausible RD New extent of the Netherlands, with a margin
-_RD_X = (-7_000.0, 300_000.0)
-_RD_Y = (289_000.0, 629_000.0)
 _GEO_SUFFIXES = {".geojson", ".json", ".gpkg", ".parquet", ".shp"}
 
 
 def read_addresses(path: str | Path) -> gpd.GeoDataFrame:
     """Read an address register (CSV with ``x``/``y``, GeoJSON or GeoPackage).
 
-    Returns
-    -------
-    addresses
-        Normalised address columns (see ``docs/architecture.md``), ``address_key``,
-        ``x``, ``y`` and point geometry in EPSG:28992, on a fresh RangeIndex.
+    See :func:`partition.register.prepare_register` for the checks and the
+    columns returned.
 
     Raises
     ------
     InputFileError
-        For a missing column, an unparseable value, a duplicate address or
-        coordinates outside the Netherlands, naming the row (1-based data row)
-        and the field.
+        For an unreadable file or any problem ``prepare_register`` finds, naming
+        the row (1-based data row) and the field.
     CRSError
         For a geo file without a declared CRS.
     """
     started = time.perf_counter()
     path = Path(path)
-    frame = _read_table(path)
-    _require_columns(path, frame, ADDRESS_REQUIRED)
-    xy = _coordinates(path, frame)
-    frame = frame.drop(columns=[c for c in ("geometry", "x", "y") if c in frame])
-
-    # text columns as clean strings; absent optional ones become missing
-    for col in ADDRESS_OPTIONAL:
-        if col not in frame.columns:
-            frame[col] = pd.NA
-    for col in ("openbare_ruimte", "woonplaats"):
-        frame[col] = frame[col].astype("string").str.strip()
-        _no_missing(path, frame, col)
-    for col in ("nummeraanduiding_id", "buurtcode", "wijkcode", "gebruiksdoel"):
-        frame[col] = _as_text(frame[col])
-
-    normalised = _normalise(path, frame)
-    normalised[["x", "y"]] = xy.loc[normalised.index].to_numpy()
-    duplicated = normalised["address_key"].duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        msg = "the same postcode + huisnummer + huisletter + toevoeging appears twice"
-        raise InputFileError(path, msg, row=row + 1, field="huisnummer")
-
-    result = gpd.GeoDataFrame(
-        normalised.reset_index(drop=True),
-        geometry=gpd.points_from_xy(normalised["x"], normalised["y"]),
-        crs=RD_NEW,
-    )
+    result = prepare_register(_read_table(path), source=path)
     logger.info(
         "read %s addresses from %s in %.2f s",
         f"{len(result):,}",
@@ -124,12 +80,12 @@ def read_registrations(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     frame = _read_csv(path)
-    _require_columns(path, frame, REGISTRATION_REQUIRED)
+    require_columns(path, frame, REGISTRATION_REQUIRED)
     for col in REGISTRATION_OPTIONAL:
         if col not in frame.columns:
             frame[col] = pd.NA
     frame["registration_id"] = frame["registration_id"].astype("string").str.strip()
-    _no_missing(path, frame, "registration_id")
+    require_values(path, frame, "registration_id")
     repeated = frame["registration_id"].duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0])
@@ -261,73 +217,3 @@ def _read_geo(path: Path) -> gpd.GeoDataFrame:
             )
             raise CRSError(msg)
     return frame
-
-
-def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    """Fail on the first contract column that is absent."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        msg = (
-            f"missing column{'s' if len(missing) > 1 else ''} "
-            + ", ".join(f"`{c}`" for c in missing)
-            + f"; found {', '.join(map(str, frame.columns))}"
-        )
-        raise InputFileError(path, msg, field=missing[0])
-
-
-def _coordinates(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``x``/``y`` in RD New from point geometry or ``x``/``y`` columns."""
-    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame:
-        geom = frame.geometry.to_crs(RD_NEW)
-        not_point = geom.geom_type.ne("Point") | geom.is_empty
-        if not_point.any():
-            row = int(np.flatnonzero(not_point.to_numpy())[0])
-            msg = "expected a point geometry for every address"
-            raise InputFileError(path, msg, row=row + 1, field="geometry")
-        xy = pd.DataFrame({"x": geom.x, "y": geom.y}, index=frame.index)
-    else:
-        _require_columns(path, frame, ("x", "y"))
-        xy = pd.DataFrame(index=frame.index)
-        for col in ("x", "y"):
-            values = pd.to_numeric(frame[col], errors="coerce")
-            bad = values.isna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                msg = "expected a number (RD New metres)"
-                raise InputFileError(path, msg, row=row + 1, field=col)
-            xy[col] = values.astype(float)
-
-    for col, (low, high) in (("x", _RD_X), ("y", _RD_Y)):
-        outside = ~xy[col].between(low, high)
-        if outside.any():
-            row = int(np.flatnonzero(outside.to_numpy())[0])
-            msg = (
-                f"coordinate outside the Netherlands in RD New ({low:,.0f} to "
-                f"{high:,.0f} m); are the coordinates EPSG:28992?"
-            )
-            raise InputFileError(path, msg, row=row + 1, field=col)
-    return xy
-
-
-def _no_missing(path: Path, frame: pd.DataFrame, col: str) -> None:
-    """Fail on the first empty value of a required column."""
-    empty = frame[col].isna() | frame[col].astype("string").str.len().eq(0)
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise InputFileError(path, "value is empty", row=row + 1, field=col)
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Text codes, without the ``.0`` pandas adds to integer-looking numbers."""
-    text = values.astype("string").str.strip()
-    return text.str.replace(r"\.0$", "", regex=True).replace("", pd.NA)
-
-
-def _normalise(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """Normalise the address columns strictly, as a file error on the first problem."""
-    try:
-        normalised, _ = normalise_address_columns(frame, strict=True)
-    except AddressError as exc:
-        row = None if exc.row is None else exc.row + 1
-        raise InputFileError(path, exc.reason, row=row, field=exc.field) from exc
-    return normalised

@@ -18,6 +18,7 @@ from partition.boundaries import attach_boundaries
 from partition.coverage import buurt_coverage
 from partition.geocode import Geocoder, RegisterGeocoder
 from partition.groups import check_partition_request, partition_members
+from partition.register import prepare_register
 from partition.territories import assign_addresses, territory_polygons
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ def run_partition(
     Parameters
     ----------
     addresses
-        The address register of the municipality (see :func:`partition.io.
-        read_addresses`), RD New.
+        The address register of the municipality, RD New; checked and normalised
+        with :func:`partition.register.prepare_register` unless it already carries
+        ``address_key`` (as :func:`partition.io.read_addresses` returns it).
     registrations
         Registrations as residents typed them (``registration_id``, ``postcode``,
         ``huisnummer`` and optional address parts).
@@ -91,6 +93,8 @@ def run_partition(
         timings[name] = round(now - clock, 3)
         clock = now
 
+    if "address_key" not in addresses.columns:
+        addresses = prepare_register(addresses)
     if buurten is not None:
         addresses = attach_boundaries(addresses, buurten)
     step("boundaries")
