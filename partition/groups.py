@@ -307,10 +307,10 @@ def _partition_unit(
     part: pd.DataFrame, plan: PartitionPlan, max_size: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Return a local group number (0..k-1) for every registration of one unit."""
-    site_of, xy, weight = _sites(part, max_size)
     if plan.groups == 1:
         return np.zeros(len(part), dtype=np.int64)
 
+    site_of, xy, weight = _sites(part, max_size)
     tie = rng.permutation(len(weight))
     blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie)
     site_label = np.empty(len(weight), dtype=np.int64)
@@ -334,12 +334,12 @@ def _sites(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gather registrations into sites that must or should share a group.
 
-    A site is all registrations at one coordinate; where that is more than
-    ``max_size`` (a large flat), each address of it becomes its own site.
+    A site is all registrations at one coordinate, so a household and usually a
+    block of flats share a group; where one coordinate holds more than
+    ``max_size`` registrations, each of its addresses becomes its own site.
     """
     coords = part[["x", "y"]].to_numpy(dtype=float)
-    _, point_id = np.unique(coords, axis=0, return_inverse=True)
-    point_id = point_id.ravel()
+    _, point_id = distinct_points(coords)
     point_weight = np.bincount(point_id)
 
     # registrations at an oversized point fall back to one site per address
@@ -641,29 +641,41 @@ def delaunay_edges(xy: np.ndarray) -> np.ndarray:
     """
     if len(xy) < 2:
         return np.empty((0, 2), dtype=np.int64)
-    unique, inverse = np.unique(xy, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    unique, inverse = distinct_points(xy)
 
+    pairs = _chain(unique)
     if len(unique) >= 3:
         try:
             tri = Delaunay(unique)
-            simplices = tri.simplices
-            pairs = np.concatenate(
-                [simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]
-            )
         except QhullError:
-            pairs = _chain(unique)
-    else:
-        pairs = _chain(unique)
+            tri = None
+        if tri is not None:
+            indptr, neighbours = tri.vertex_neighbor_vertices
+            source = np.repeat(np.arange(len(unique)), np.diff(indptr))
+            keep = source < neighbours
+            pairs = np.column_stack([source[keep], neighbours[keep]])
+            # points Qhull left out as numerically coincident join their vertex
+            if len(tri.coplanar):
+                pairs = np.concatenate([pairs, tri.coplanar[:, [0, 2]]])
 
-    # map unique-point edges back to one representative, then chain duplicates
+    # map distinct-point edges to one representative, then join the duplicates
     first = np.full(len(unique), -1)
     first[inverse[::-1]] = np.arange(len(xy))[::-1]
     edges = first[pairs]
     dup = np.flatnonzero(first[inverse] != np.arange(len(xy)))
     edges = np.concatenate([edges, np.column_stack([first[inverse[dup]], dup])])
-    edges = np.sort(edges, axis=1)
-    return np.unique(edges, axis=0)
+    return np.sort(edges, axis=1)
+
+
+def distinct_points(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct coordinates and, per input point, the index of its distinct point.
+
+    Sorting complex numbers is a one-dimensional sort, several times faster than
+    ``np.unique(axis=0)`` on large inputs.
+    """
+    packed = xy[:, 0] + 1j * xy[:, 1]
+    unique, inverse = np.unique(packed, return_inverse=True)
+    return np.column_stack([unique.real, unique.imag]), inverse.ravel()
 
 
 def _chain(points: np.ndarray) -> np.ndarray:
