@@ -39,6 +39,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
+from partition.cohesion import mend_streets
 from partition.errors import InfeasibleError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",
 
 _BLOCK_GROUPS = 24
 _CANDIDATES = 8
-_MAX_ITER = 12
+_MAX_ITER = 10
+_SETTLED = 0.005
+_SECOND_PASS = True
 _BALANCE = 0.15
 
 
@@ -322,11 +325,74 @@ def _partition_unit(
         site_label[sites] = local + offset
         offset += k_block
 
-    site_label = _repair_contiguity(xy, weight, site_label, plan.groups, max_size)
+    if _SECOND_PASS and len(blocks) > 1:
+        site_label = _refine_across_blocks(xy, weight, site_label, plan, max_size, tie)
+    edges = delaunay_edges(xy)
+    site_label = _repair_contiguity(edges, weight, site_label, plan.groups, max_size)
+    street = _site_streets(part, site_of, len(weight), max_size)
+    if street is not None:
+        site_label = mend_streets(
+            xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
+        )
 
     # heavy sites can leave a planned group empty: number only the groups in use
     _, used = np.unique(site_label, return_inverse=True)
     return used.ravel()[site_of]
+
+
+def _refine_across_blocks(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    plan: PartitionPlan,
+    max_size: int,
+    tie: np.ndarray,
+) -> np.ndarray:
+    """Refine again in blocks cut at 45 degrees to the first ones.
+
+    The first blocks are straight cuts the groups could not move across; regrouping
+    the groups by their centres along other axes lets those seams relax.
+    """
+    k = plan.groups
+    centres = _centres(xy, weight, labels, k)
+    turned = centres @ np.array([[1.0, 1.0], [-1.0, 1.0]]) / np.sqrt(2.0)
+    blocks = _bisect(
+        turned,
+        np.ones(k, dtype=np.int64),
+        np.arange(k),
+        k,
+        tie[:k] if len(tie) >= k else np.arange(k),
+    )
+    result = labels.copy()
+    for groups, k_block, _ in blocks:
+        sites = np.flatnonzero(np.isin(labels, groups))
+        if not len(sites):
+            continue
+        local = np.searchsorted(np.sort(groups), labels[sites])
+        refined = _refine_block(
+            xy[sites], weight[sites], local, k_block, plan, max_size
+        )
+        result[sites] = np.sort(groups)[refined]
+    return result
+
+
+def _site_streets(
+    part: pd.DataFrame, site_of: np.ndarray, n_sites: int, max_size: int
+) -> np.ndarray | None:
+    """Street code of each site, from its first registration.
+
+    Streets with ``max_size`` or more registrations cannot fit one group and get
+    -1, as do sites without a street; None when there is no street column.
+    """
+    if "openbare_ruimte" not in part.columns:
+        return None
+    codes, _ = pd.factorize(part["openbare_ruimte"], use_na_sentinel=True)
+    first = np.full(n_sites, len(site_of))
+    np.minimum.at(first, site_of, np.arange(len(site_of)))
+    per_street = np.bincount(codes[codes >= 0], minlength=codes.max() + 1)
+    street = codes[first]
+    too_long = (street >= 0) & (per_street[np.maximum(street, 0)] >= max_size)
+    return np.where(too_long, -1, street)
 
 
 def _sites(
@@ -428,9 +494,10 @@ def _refine_block(
     for _ in range(_MAX_ITER):
         centres = _centres(xy, weight, labels, k)
         new = _capacitated_assign(xy, weight, centres, lower, upper)
-        if np.array_equal(new, labels):
-            break
+        changed = np.count_nonzero(new != labels)
         labels = new
+        if changed <= _SETTLED * len(labels):
+            break
     return _enforce_cap(xy, weight, labels, k, max_size)
 
 
@@ -563,7 +630,7 @@ def _enforce_cap(
 
 
 def _repair_contiguity(
-    xy: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int, max_size: int
+    edges: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int, max_size: int
 ) -> np.ndarray:
     """Reattach detached pieces of a group to the neighbouring group they touch most.
 
@@ -572,7 +639,6 @@ def _repair_contiguity(
     are all full stays where it is. A few passes are enough in practice because
     the capacitated cells are already convex.
     """
-    edges = delaunay_edges(xy)
     if len(edges) == 0:
         return labels
     labels = labels.copy()

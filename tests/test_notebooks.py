@@ -16,7 +16,9 @@ def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     """Execute all cells in a fresh kernel; any exception fails the test."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3",
+        notebook,
+        timeout=300,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
@@ -26,5 +28,5 @@ def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
 
 
 def test_there_is_a_notebook() -> None:
-    """The notebooks folder is not empty (the parametrised test would pass vacuously)."""
+    """The notebooks folder is not empty, or the test above would pass vacuously."""
     assert NOTEBOOKS
