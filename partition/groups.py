@@ -17,8 +17,15 @@ boundary. Inside a unit:
    centres to their members' mean, like k-means with exact size bounds; squared
    distances make the cells power-diagram cells, which are convex, so groups do
    not interleave;
-5. a repair pass keeps every group at most ``max_size`` and reconnects groups
-   whose members fall apart in the Delaunay graph of the unit.
+5. repair passes keep every group at most ``max_size`` (adding a group to a block
+   only when large flats cannot be packed otherwise) and reconnect groups whose
+   members fall apart in the Delaunay graph of the unit;
+6. split streets are reunited where that keeps sizes, contiguity and disjoint
+   hulls (:mod:`partition.cohesion`).
+
+Known limits: block seams are straight lines that a group never crosses, which
+costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
+cross a group boundary head-on stay split.
 
 All coordinates are RD New (EPSG:28992) metres.
 """
@@ -50,11 +57,10 @@ WHATSAPP_MAX_MEMBERS = 1024
 WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",)}
 """Boundary levels a group may not cross, with the columns that define them."""
 
-_BLOCK_GROUPS = 24
-_CANDIDATES = 8
-_MAX_ITER = 10
-_SETTLED = 0.005
-_SECOND_PASS = True
+_BLOCK_GROUPS = 40
+_CANDIDATES = 6
+_MAX_ITER = 6
+_SETTLED = 0.02
 _BALANCE = 0.15
 
 
@@ -319,16 +325,16 @@ def _partition_unit(
     site_label = np.empty(len(weight), dtype=np.int64)
     offset = 0
     for sites, k_block, start_labels in blocks:
-        local = _refine_block(
-            xy[sites], weight[sites], start_labels, k_block, plan, max_size
+        local, k_block = _refine_or_grow(
+            xy[sites], weight[sites], start_labels, k_block, plan, max_size, tie[sites]
         )
         site_label[sites] = local + offset
         offset += k_block
 
-    if _SECOND_PASS and len(blocks) > 1:
-        site_label = _refine_across_blocks(xy, weight, site_label, plan, max_size, tie)
     edges = delaunay_edges(xy)
-    site_label = _repair_contiguity(edges, weight, site_label, plan.groups, max_size)
+    site_label = _repair_contiguity(
+        edges, weight, site_label, offset, max_size, plan.upper
+    )
     street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
         site_label = mend_streets(
@@ -340,40 +346,34 @@ def _partition_unit(
     return used.ravel()[site_of]
 
 
-def _refine_across_blocks(
+def _refine_or_grow(
     xy: np.ndarray,
     weight: np.ndarray,
     labels: np.ndarray,
+    k: int,
     plan: PartitionPlan,
     max_size: int,
     tie: np.ndarray,
-) -> np.ndarray:
-    """Refine again in blocks cut at 45 degrees to the first ones.
+) -> tuple[np.ndarray, int]:
+    """Refine a block; when its heavy sites cannot be packed, add a group.
 
-    The first blocks are straight cuts the groups could not move across; regrouping
-    the groups by their centres along other axes lets those seams relax.
+    Large flats (sites of many registrations) can make the planned number of
+    groups impossible to pack under the cap; one more group is then a smaller
+    loss than a failed run. Gives up after three extra groups.
     """
-    k = plan.groups
-    centres = _centres(xy, weight, labels, k)
-    turned = centres @ np.array([[1.0, 1.0], [-1.0, 1.0]]) / np.sqrt(2.0)
-    blocks = _bisect(
-        turned,
-        np.ones(k, dtype=np.int64),
-        np.arange(k),
-        k,
-        tie[:k] if len(tie) >= k else np.arange(k),
-    )
-    result = labels.copy()
-    for groups, k_block, _ in blocks:
-        sites = np.flatnonzero(np.isin(labels, groups))
-        if not len(sites):
-            continue
-        local = np.searchsorted(np.sort(groups), labels[sites])
-        refined = _refine_block(
-            xy[sites], weight[sites], local, k_block, plan, max_size
-        )
-        result[sites] = np.sort(groups)[refined]
-    return result
+    for extra in range(4):
+        try:
+            return _refine_block(xy, weight, labels, k, plan, max_size), k
+        except _PackingError as exc:
+            if extra == 3:
+                raise InfeasibleError(str(exc)) from exc
+            k += 1
+            labels = _bisect_labels(xy, weight, k, tie)
+    raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+class _PackingError(Exception):
+    """Sites that cannot be packed under the cap with the given groups."""
 
 
 def _site_streets(
@@ -599,7 +599,7 @@ def _enforce_cap(
 
     Raises
     ------
-    InfeasibleError
+    _PackingError
         When the sites cannot be packed under the cap (only possible with sites
         close to ``max_size``); the message says which number to raise.
     """
@@ -619,7 +619,7 @@ def _enforce_cap(
                 f"sites of up to {int(weight.max())} registrations; raise `max_size` "
                 "or lower `target_fill`."
             )
-            raise InfeasibleError(msg)
+            raise _PackingError(msg)
         extra = np.where(fits, d2 - d2[:, [over]], np.inf)
         site_pos, target = np.unravel_index(np.argmin(extra), extra.shape)
         site = sites[site_pos]
@@ -630,7 +630,12 @@ def _enforce_cap(
 
 
 def _repair_contiguity(
-    edges: np.ndarray, weight: np.ndarray, labels: np.ndarray, k: int, max_size: int
+    edges: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    max_size: int,
+    preferred: int,
 ) -> np.ndarray:
     """Reattach detached pieces of a group to the neighbouring group they touch most.
 
@@ -650,7 +655,9 @@ def _repair_contiguity(
         detached = comp != main.reindex(labels).to_numpy()
         if not detached.any():
             break
-        labels, moved = _move_pieces(labels, comp, detached, edges, weight, k, max_size)
+        labels, moved = _move_pieces(
+            labels, comp, detached, edges, weight, k, max_size, preferred
+        )
         if not moved:
             break
     return labels
@@ -673,6 +680,7 @@ def _move_pieces(
     weight: np.ndarray,
     k: int,
     max_size: int,
+    preferred: int,
 ) -> tuple[np.ndarray, bool]:
     """Move each detached piece to the group it shares most Delaunay edges with."""
     sizes = np.bincount(labels, weights=weight, minlength=k)
@@ -685,17 +693,19 @@ def _move_pieces(
         {"comp": comp[both[from_piece, 0]], "target": labels[both[from_piece, 1]]}
     ).value_counts()
 
+    # first into groups that stay within the planned fill, then up to the cap
     moved = False
     taken: set[int] = set()
-    for (c, target), _ in links.items():
-        if c in taken or sizes[target] + piece_weight[c] > max_size:
-            continue
-        members = comp == c
-        sizes[labels[members][0]] -= piece_weight[c]
-        sizes[target] += piece_weight[c]
-        labels[members] = target
-        taken.add(c)
-        moved = True
+    for limit in (preferred, max_size):
+        for (c, target), _ in links.items():
+            if c in taken or sizes[target] + piece_weight[c] > limit:
+                continue
+            members = comp == c
+            sizes[labels[members][0]] -= piece_weight[c]
+            sizes[target] += piece_weight[c]
+            labels[members] = target
+            taken.add(c)
+            moved = True
     return labels, moved
 
 
