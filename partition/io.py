@@ -95,6 +95,28 @@ def read_registrations(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def read_assignments(path: str | Path) -> pd.DataFrame:
+    """Read the ``assignments.csv`` of an earlier run.
+
+    Raises
+    ------
+    InputFileError
+        For a missing column, an empty value or a registration listed twice.
+    """
+    path = Path(path)
+    frame = _read_csv(path)
+    require_columns(path, frame, ("registration_id", "group_id"))
+    for col in ("registration_id", "group_id"):
+        frame[col] = frame[col].astype("string").str.strip()
+        require_values(path, frame, col)
+    repeated = frame["registration_id"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        msg = "this `registration_id` is assigned twice"
+        raise InputFileError(path, msg, row=row + 1, field="registration_id")
+    return frame
+
+
 def read_boundaries(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
     """Read a wijk/buurt boundary file (GeoJSON or GeoPackage) into RD New layers.
 

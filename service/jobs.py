@@ -10,12 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from partition import io
+from partition.boundaries import attach_boundaries
 from partition.demo import DEMO_LABEL, make_demo_municipality
 from partition.geocode import RegisterGeocoder
 from partition.maps import build_partition_map
-from partition.pipeline import PartitionResult, run_partition
+from partition.pipeline import ASSIGNMENT_COLUMNS, PartitionResult, run_partition
+from partition.rebalance import RebalancePlan
+from partition.rebalance import rebalance as rebalance_groups
+from partition.territories import assign_addresses
 
 GEOCODED_COLUMNS = [
     "registration_id",
@@ -163,3 +168,95 @@ def demo(
         within=within,
         seed=seed,
     )
+
+
+def rebalance(
+    addresses: Path,
+    registrations: Path,
+    assignments: Path,
+    out: Path,
+    *,
+    boundaries: Path | None = None,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    min_size: int | None = None,
+    within: str = "woonplaats",
+    seed: int = 0,
+) -> dict:
+    """Rebalance an earlier partition to the current registrations file.
+
+    Registrations in ``assignments`` but no longer in ``registrations`` are the
+    leavers; registrations not yet in ``assignments`` are the newcomers. Writes
+    the new ``assignments.csv``, ``plan.json`` and ``changes/<group_id>.csv``
+    (with ``telefoon`` on the rows to add, when the registrations carry it).
+    """
+    register = io.read_addresses(addresses)
+    people = io.read_registrations(registrations)
+    old = io.read_assignments(assignments)
+    layers = io.read_boundaries(boundaries) if boundaries else {}
+    if layers.get("buurt") is not None:
+        register = attach_boundaries(register, layers["buurt"])
+
+    geocoded = RegisterGeocoder(register).geocode(people)
+    placed = geocoded[geocoded["match_quality"].ne("unmatched")]
+    known = placed["registration_id"].isin(old["registration_id"])
+
+    # leavers stay in the current state (without coordinates) so their removal
+    # reaches the change lists; a registration that no longer geocodes leaves too
+    current = old[["registration_id", "group_id"]].merge(
+        placed, on="registration_id", how="left"
+    )
+    leavers = current.loc[current["x"].isna(), "registration_id"]
+    staying = current[current["x"].notna()]
+    territory = assign_addresses(
+        register, staying, staying["group_id"], within=within
+    ).set_axis(register["address_key"])
+
+    plan = rebalance_groups(
+        current,
+        joiners=placed[~known],
+        leavers=leavers,
+        address_groups=territory,
+        max_size=max_size,
+        target_fill=target_fill,
+        min_size=min_size,
+        within=within,
+        seed=seed,
+    )
+    io.write_outputs(out, _rebalance_writers(plan, placed, people))
+    return plan.summary
+
+
+def _rebalance_writers(
+    plan: RebalancePlan, placed: pd.DataFrame, people: pd.DataFrame
+) -> dict:
+    """The files of a rebalance: assignments, plan.json and one change list a group."""
+    info = placed.set_index("registration_id")[["woonplaats", "buurtcode"]]
+    assignments = (
+        plan.assignment.dropna()
+        .rename("group_id")
+        .to_frame()
+        .join(info)
+        .reset_index()[ASSIGNMENT_COLUMNS]
+    )
+    phones = people.set_index("registration_id")["telefoon"]
+    changes = plan.changes.assign(
+        telefoon=lambda f: f["registration_id"].map(phones).where(f["action"] == "add")
+    )
+    document = {
+        "summary": plan.summary,
+        "new_groups": plan.new_groups,
+        "dissolved_groups": plan.dissolved_groups,
+        "moves": plan.moves.to_dict(orient="records"),
+        "joins": plan.joins.to_dict(orient="records"),
+        "leaves": plan.leaves.to_dict(orient="records"),
+    }
+    writers = {
+        "assignments.csv": io.csv_writer(assignments),
+        "plan.json": io.json_writer(document),
+    }
+    for group_id, rows in changes.groupby("group_id", sort=True):
+        writers[f"changes/{group_id}.csv"] = io.csv_writer(
+            rows.drop(columns="group_id")
+        )
+    return writers

@@ -1,0 +1,487 @@
+"""Rebalance existing groups as residents join and leave, moving as few as possible.
+
+Every member moved costs a beheerder two manual steps in WhatsApp and confuses the
+resident, so a rebalance changes only what it must:
+
+1. leavers are removed;
+2. a newcomer joins the group of a member at the same address, else the group
+   whose territory holds the address, else the group of the nearest member in the
+   same unit; a unit with no group yet gets new groups from the partition engine;
+3. a group that would exceed ``max_size`` is split into compact parts along its
+   longest extent; the part holding most existing members keeps the group, so
+   only the members of the new part move;
+4. with ``min_size`` set, a group that fell below it is merged into its nearest
+   neighbour in the same unit when the result fits under ``max_size``.
+
+The result is a :class:`RebalancePlan`: the new assignment, the moves, the new
+and dissolved groups, and a change list per group for its beheerder. It is
+deterministic for the same input. Coordinates are RD New (EPSG:28992) metres.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from partition.errors import InfeasibleError
+from partition.groups import (
+    WITHIN_LEVELS,
+    check_partition_request,
+    partition_members,
+    slugify,
+    unit_codes,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANGE_COLUMNS = ["group_id", "action", "registration_id", "reason"]
+MOVE_COLUMNS = ["registration_id", "from_group", "to_group", "reason"]
+
+
+@dataclass
+class RebalancePlan:
+    """What a rebalance changes, in the order a beheerder needs it.
+
+    Attributes
+    ----------
+    assignment
+        ``group_id`` per registration (indexed by ``registration_id``) after the
+        rebalance; missing for newcomers queued in a unit without a group.
+    moves
+        Existing members placed in another group: ``registration_id``,
+        ``from_group``, ``to_group``, ``reason`` ("split" or "merge").
+    joins
+        Newcomers and their group: ``registration_id``, ``group_id``.
+    leaves
+        Leavers and the group they left: ``registration_id``, ``group_id``.
+    new_groups, dissolved_groups
+        Group ids created and removed.
+    changes
+        One row per manual step: ``group_id``, ``action`` ("add" or "remove"),
+        ``registration_id``, ``reason`` ("join", "leave", "split", "merge").
+    summary
+        Counts and seconds, JSON-ready.
+    """
+
+    assignment: pd.Series
+    moves: pd.DataFrame
+    joins: pd.DataFrame
+    leaves: pd.DataFrame
+    new_groups: list[str]
+    dissolved_groups: list[str]
+    changes: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+def rebalance(
+    current: pd.DataFrame,
+    *,
+    joiners: pd.DataFrame | None = None,
+    leavers: Iterable[str] = (),
+    address_groups: pd.Series | None = None,
+    max_size: int = 50,
+    target_fill: float = 0.9,
+    min_size: int | None = None,
+    within: str = "woonplaats",
+    seed: int = 0,
+) -> RebalancePlan:
+    """Plan the smallest change that keeps every group within the cap.
+
+    Parameters
+    ----------
+    current
+        Existing members: ``registration_id``, ``group_id``, ``address_key``,
+        ``x``, ``y`` (RD New metres), ``woonplaats`` and the code column of
+        ``within``.
+    joiners
+        Geocoded newcomers with the same columns except ``group_id``.
+    leavers
+        ``registration_id`` values of members who left.
+    address_groups
+        Territory group per ``address_key`` (from
+        :func:`partition.territories.assign_addresses`); without it a newcomer
+        takes the group of the nearest member in the unit.
+    max_size, target_fill, min_size, within, seed
+        As for :func:`partition.groups.partition_members`.
+
+    Returns
+    -------
+    plan
+        See :class:`RebalancePlan`.
+
+    Raises
+    ------
+    InfeasibleError
+        For settings no partition can honour, or an address with more
+        registrations than ``max_size``.
+    """
+    started = time.perf_counter()
+    check_partition_request(max_size, target_fill, min_size, within)
+    unit_cols = ["woonplaats", *WITHIN_LEVELS[within]]
+    leavers = set(map(str, leavers))
+    joiners = _empty_like(current) if joiners is None else joiners.copy()
+
+    # leavers go first; their groups may then be merged
+    state = current.copy()
+    state["registration_id"] = state["registration_id"].astype(str)
+    leaving = state["registration_id"].isin(leavers)
+    leaves = state.loc[leaving, ["registration_id", "group_id"]].reset_index(drop=True)
+    state = state[~leaving].copy()
+    state["origin"] = state["group_id"]
+
+    # newcomers join by address, territory or nearest member
+    joiners["registration_id"] = joiners["registration_id"].astype(str)
+    joiners = joiners.sort_values("registration_id", kind="stable")
+    joiners["group_id"] = _join_targets(state, joiners, address_groups, unit_cols)
+    joiners["origin"] = pd.NA
+    state = pd.concat([state, joiners], ignore_index=True)
+    _check_addresses(state, max_size)
+
+    # units without a group get new groups from the engine
+    names = _Namer(state["group_id"].dropna())
+    state = _seed_new_units(state, names, max_size, target_fill, within, seed)
+
+    # newcomers overflowing a full group go next door; what still overflows splits
+    state = _spill_newcomers(state, unit_cols, max_size)
+    plan_size = max(1, math.floor(target_fill * max_size))
+    state = _split_overflowing(state, names, max_size, plan_size, within, seed)
+    if min_size is not None:
+        state = _merge_small(state, unit_cols, min_size, max_size)
+
+    plan = _assemble(current, state, leaves)
+    plan.summary["seconds"] = round(time.perf_counter() - started, 3)
+    logger.info(
+        "rebalanced %s members in %.2f s: %s joined, %s left, %s moved, "
+        "%s new groups, %s dissolved",
+        f"{len(state):,}",
+        plan.summary["seconds"],
+        plan.summary["joined"],
+        plan.summary["left"],
+        plan.summary["moved"],
+        plan.summary["new_groups"],
+        plan.summary["dissolved_groups"],
+    )
+    return plan
+
+
+class _Namer:
+    """Hand out the next free ``<woonplaats slug>-NN`` group ids."""
+
+    def __init__(self, existing: pd.Series) -> None:
+        self.used = set(map(str, existing))
+
+    def next(self, woonplaats: str) -> str:
+        slug = slugify(str(woonplaats))
+        number = 1
+        while f"{slug}-{number:02d}" in self.used:
+            number += 1
+        name = f"{slug}-{number:02d}"
+        self.used.add(name)
+        return name
+
+
+def _empty_like(current: pd.DataFrame) -> pd.DataFrame:
+    """A frame with the columns of ``current`` and no rows."""
+    return current.iloc[0:0].drop(columns=["group_id"], errors="ignore")
+
+
+def _join_targets(
+    state: pd.DataFrame,
+    joiners: pd.DataFrame,
+    address_groups: pd.Series | None,
+    unit_cols: list[str],
+) -> pd.Series:
+    """The group each newcomer joins, or missing where its unit has none."""
+    target = pd.Series(pd.NA, index=joiners.index, dtype=object)
+    if joiners.empty or state.empty:
+        return target
+
+    # a member at the same address decides, then the territory of the address
+    by_address = state.drop_duplicates("address_key").set_index("address_key")
+    target = joiners["address_key"].map(by_address["group_id"]).astype(object)
+    if address_groups is not None:
+        territory = joiners["address_key"].map(address_groups)
+        valid = territory.isin(set(state["group_id"]))
+        target = target.where(target.notna(), territory.where(valid))
+
+    # otherwise the nearest member in the same unit
+    todo = target.isna()
+    if todo.any():
+        both = pd.concat([state[unit_cols], joiners.loc[todo, unit_cols]])
+        codes, _ = unit_codes(both, unit_cols)
+        state_code, todo_code = codes[: len(state)], codes[len(state) :]
+        todo_index = joiners.index[todo]
+        for code in np.intersect1d(state_code, todo_code):
+            idx = np.flatnonzero(state_code == code)
+            rows = np.flatnonzero(todo_code == code)
+            tree = cKDTree(state[["x", "y"]].to_numpy()[idx])
+            _, hit = tree.query(joiners.loc[todo_index[rows], ["x", "y"]].to_numpy())
+            target.loc[todo_index[rows]] = state["group_id"].to_numpy()[idx][hit]
+    return target
+
+
+def _check_addresses(state: pd.DataFrame, max_size: int) -> None:
+    """Refuse an address with more registrations than a group can hold."""
+    per_address = state.groupby("address_key").size()
+    if len(per_address) and int(per_address.max()) > max_size:
+        msg = (
+            f"{int(per_address.max())} registrations share one address, more than "
+            f"`max_size` ({max_size}); raise `max_size` or remove duplicates."
+        )
+        raise InfeasibleError(msg)
+
+
+def _seed_new_units(
+    state: pd.DataFrame,
+    names: _Namer,
+    max_size: int,
+    target_fill: float,
+    within: str,
+    seed: int,
+) -> pd.DataFrame:
+    """Partition newcomers of units that have no group yet into new groups."""
+    orphan = state["group_id"].isna()
+    if not orphan.any():
+        return state
+    local = partition_members(
+        state[orphan],
+        max_size=max_size,
+        target_fill=target_fill,
+        within=within,
+        seed=seed,
+    )
+    renamed = {
+        old: names.next(state.loc[local.index[local == old][0], "woonplaats"])
+        for old in sorted(local.unique())
+    }
+    state.loc[orphan, "group_id"] = local.map(renamed)
+    return state
+
+
+def _spill_newcomers(
+    state: pd.DataFrame, unit_cols: list[str], max_size: int, neighbours: int = 10
+) -> pd.DataFrame:
+    """Place newcomers of a full group in an adjacent group that has room.
+
+    A newcomer moves to the group of one of its ``neighbours`` nearest members
+    (same unit) that still has room; moving a newcomer costs no existing member
+    a change of group, so it comes before a split. Newcomers with no such
+    neighbour stay, and their group is split afterwards.
+    """
+    sizes = state["group_id"].value_counts()
+    over = sorted(sizes.index[sizes > max_size])
+    if not over:
+        return state
+    codes, _ = unit_codes(state, unit_cols)
+    xy = state[["x", "y"]].to_numpy(dtype=float)
+    groups = state["group_id"].to_numpy(dtype=object, copy=True)
+    newcomer = state["origin"].isna().to_numpy(copy=True)
+    alone = state.groupby("address_key")["address_key"].transform("size").eq(1)
+    newcomer &= alone.to_numpy()  # a household moves only as a whole, by a split
+    trees: dict[int, tuple[cKDTree, np.ndarray]] = {}
+
+    for group in over:
+        rows = np.flatnonzero((groups == group) & newcomer)
+        unit = codes[rows[0]] if len(rows) else None
+        if unit is None:
+            continue
+        if unit not in trees:
+            idx = np.flatnonzero(codes == unit)
+            trees[unit] = (cKDTree(xy[idx]), idx)
+        tree, idx = trees[unit]
+        k = min(neighbours, len(idx))
+
+        # newcomers leave in registration order until the group fits
+        _, near = tree.query(xy[rows], k=k)
+        near = idx[np.asarray(near).reshape(len(rows), k)]
+        for row, candidates in zip(rows, near, strict=True):
+            if sizes[group] <= max_size:
+                break
+            for other in groups[candidates]:
+                if other != group and pd.notna(other) and sizes[other] < max_size:
+                    groups[row] = other
+                    sizes[group] -= 1
+                    sizes[other] += 1
+                    break
+    state["group_id"] = groups
+    return state
+
+
+def _split_overflowing(
+    state: pd.DataFrame,
+    names: _Namer,
+    max_size: int,
+    plan_size: int,
+    within: str,
+    seed: int,
+) -> pd.DataFrame:
+    """Split every group above ``max_size`` into compact parts.
+
+    The part with most existing members keeps the group id; the others become new
+    groups. Two parts are cut across the group's longest extent at the median; a
+    group more than twice the planned size is re-partitioned by the engine.
+    """
+    sizes = state["group_id"].value_counts()
+    for group in sorted(sizes.index[sizes > max_size]):
+        rows = state.index[state["group_id"] == group]
+        part = state.loc[rows]
+        if len(part) <= 2 * plan_size:
+            local = pd.Series(_halves(part), index=rows)
+        else:
+            local = partition_members(
+                part,
+                max_size=max_size,
+                target_fill=plan_size / max_size,
+                within=within,
+                seed=seed,
+            )
+        stay = (
+            part.assign(local=local, existing=part["origin"].eq(group))
+            .groupby("local")["existing"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+            .index[0]
+        )
+        for piece in sorted(set(local) - {stay}):
+            new = names.next(part["woonplaats"].iloc[0])
+            state.loc[local.index[local == piece], "group_id"] = new
+    return state
+
+
+def _halves(part: pd.DataFrame) -> np.ndarray:
+    """Cut a group in two halves across its longest extent, addresses kept whole."""
+    xy = part[["x", "y"]].to_numpy(dtype=float)
+    centred = xy - xy.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    along = centred @ axes[0]
+
+    # whole addresses: order addresses by their mean position along the axis
+    address = pd.factorize(part["address_key"])[0]
+    position = pd.Series(along).groupby(address).transform("mean").to_numpy()
+    order = np.lexsort((address, position))
+    counts = np.cumsum(np.ones(len(order)))
+    boundary = np.flatnonzero(np.diff(address[order]) != 0) + 1
+    if not len(boundary):
+        return np.zeros(len(part), dtype=np.int64)
+    cut = boundary[np.argmin(np.abs(counts[boundary - 1] - len(order) / 2))]
+    labels = np.zeros(len(part), dtype=np.int64)
+    labels[order[cut:]] = 1
+    return labels
+
+
+def _merge_small(
+    state: pd.DataFrame, unit_cols: list[str], min_size: int, max_size: int
+) -> pd.DataFrame:
+    """Merge groups below ``min_size`` into the nearest group of their unit."""
+    while True:
+        sizes = state["group_id"].value_counts()
+        small = sorted(sizes.index[sizes < min_size], key=lambda g: (sizes[g], g))
+        merged = False
+        centres = state.groupby("group_id")[["x", "y"]].mean()
+        unit_of = state.groupby("group_id")[unit_cols].first()
+        for group in small:
+            same_unit = (unit_of == unit_of.loc[group]).all(axis=1)
+            others = centres[same_unit & (centres.index != group)]
+            fits = sizes.reindex(others.index) + sizes[group] <= max_size
+            others = others[fits.to_numpy()]
+            if others.empty:
+                continue
+            distance = np.hypot(*(others.to_numpy() - centres.loc[group].to_numpy()).T)
+            target = others.index[int(np.argmin(distance))]
+            state.loc[state["group_id"] == group, "group_id"] = target
+            merged = True
+            break
+        if not merged:
+            return state
+
+
+def _assemble(
+    current: pd.DataFrame,
+    state: pd.DataFrame,
+    leaves: pd.DataFrame,
+) -> RebalancePlan:
+    """Turn the final state into moves, joins, change lists and a summary."""
+    origin = state["origin"].astype("string")
+    group = state["group_id"].astype("string")
+    existing = origin.notna().to_numpy()
+    moved = existing & (origin != group).fillna(True).to_numpy()
+    old_groups = set(current["group_id"].dropna().astype(str))
+    new_groups = sorted(set(state["group_id"].dropna()) - old_groups)
+    reason = np.where(state.loc[moved, "group_id"].isin(new_groups), "split", "merge")
+    moves = pd.DataFrame(
+        {
+            "registration_id": state.loc[moved, "registration_id"].to_numpy(),
+            "from_group": state.loc[moved, "origin"].to_numpy(),
+            "to_group": state.loc[moved, "group_id"].to_numpy(),
+            "reason": reason,
+        },
+        columns=MOVE_COLUMNS,
+    )
+    joined = ~existing & group.notna().to_numpy()
+    joins = state.loc[joined, ["registration_id", "group_id"]].reset_index(drop=True)
+    dissolved = sorted(old_groups - set(state["group_id"].dropna()))
+
+    changes = pd.concat(
+        [
+            _change_rows(joins["group_id"], "add", joins["registration_id"], "join"),
+            _change_rows(
+                moves["to_group"], "add", moves["registration_id"], moves["reason"]
+            ),
+            _change_rows(
+                moves["from_group"], "remove", moves["registration_id"], moves["reason"]
+            ),
+            _change_rows(
+                leaves["group_id"], "remove", leaves["registration_id"], "leave"
+            ),
+        ],
+        ignore_index=True,
+    ).sort_values(["group_id", "action", "registration_id"], kind="stable")
+
+    assignment = state.set_index("registration_id")["group_id"].sort_index()
+    queued = int(state["group_id"].isna().sum())
+    summary = {
+        "members": int(existing.sum()),
+        "joined": int(joined.sum()),
+        "queued": queued,
+        "left": int(len(leaves)),
+        "moved": int(moved.sum()),
+        "moved_share": round(float(moved.sum()) / max(1, int(existing.sum())), 4),
+        "new_groups": len(new_groups),
+        "dissolved_groups": len(dissolved),
+        "groups": int(state["group_id"].nunique()),
+        "max_group_size": int(state["group_id"].value_counts().max())
+        if state["group_id"].notna().any()
+        else 0,
+    }
+    return RebalancePlan(
+        assignment=assignment,
+        moves=moves,
+        joins=joins,
+        leaves=leaves,
+        new_groups=new_groups,
+        dissolved_groups=dissolved,
+        changes=changes.reset_index(drop=True)[CHANGE_COLUMNS],
+        summary=summary,
+    )
+
+
+def _change_rows(
+    group_id: pd.Series, action: str, registration_id: pd.Series, reason: object
+) -> pd.DataFrame:
+    """Change-list rows for one kind of step."""
+    return pd.DataFrame(
+        {
+            "group_id": np.asarray(group_id, dtype=object),
+            "action": action,
+            "registration_id": np.asarray(registration_id, dtype=object),
+            "reason": reason if isinstance(reason, str) else np.asarray(reason),
+        },
+        columns=CHANGE_COLUMNS,
+    )

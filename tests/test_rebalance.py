@@ -1,0 +1,161 @@
+"""Rebalancing: hard constraints after every step, and few members moved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from partition.errors import InfeasibleError
+from partition.groups import partition_members
+from partition.rebalance import rebalance
+
+
+def town(n: int, *, seed: int = 0, villages: int = 2) -> pd.DataFrame:
+    """Geocoded registrations around a few village centres, one per address."""
+    rng = np.random.default_rng(seed)
+    village = rng.integers(0, villages, n)
+    xy = np.round(
+        np.column_stack([village * 5_000.0, np.zeros(n)]) + rng.normal(0, 500, (n, 2))
+    )
+    return pd.DataFrame(
+        {
+            "registration_id": [f"R{seed}-{i:05d}" for i in range(n)],
+            "address_key": [f"{seed}|{i}" for i in range(n)],
+            "x": 250_000 + xy[:, 0],
+            "y": 470_000 + xy[:, 1],
+            "woonplaats": [f"Dorp {v}" for v in village],
+        }
+    )
+
+
+def partitioned(n: int, *, seed: int = 0, max_size: int = 50) -> pd.DataFrame:
+    """A town with a fresh partition as its current state."""
+    members = town(n, seed=seed)
+    members["group_id"] = partition_members(members, max_size=max_size).to_numpy()
+    return members
+
+
+def check(plan_assignment: pd.Series, everyone: pd.DataFrame, max_size: int) -> None:
+    """Cap, woonplaats and whole-address invariants on a rebalanced assignment."""
+    frame = everyone.set_index("registration_id").loc[plan_assignment.index]
+    frame = frame.assign(group_id=plan_assignment)
+    placed = frame[frame["group_id"].notna()]
+    assert placed["group_id"].value_counts().max() <= max_size
+    assert (placed.groupby("group_id")["woonplaats"].nunique() == 1).all()
+    assert (placed.groupby("address_key")["group_id"].nunique() == 1).all()
+
+
+def test_joiners_fill_their_territory_group_and_nobody_moves() -> None:
+    """A few newcomers fit in their groups: no existing member moves."""
+    current = partitioned(900)
+    joiners = town(20, seed=1)
+    plan = rebalance(current, joiners=joiners, max_size=50)
+    assert plan.summary["moved"] == 0
+    assert len(plan.joins) == 20
+    assert set(plan.changes["action"]) == {"add"}
+    check(plan.assignment, pd.concat([current, joiners]), 50)
+
+
+def test_group_over_the_cap_splits_and_only_the_new_half_moves() -> None:
+    """Newcomers at one group's members' addresses push it over the cap."""
+    current = partitioned(400)
+    group = current["group_id"].value_counts().index[0]
+    crowd = current[current["group_id"] == group].head(12).copy()
+    crowd["registration_id"] = "N" + crowd["registration_id"]
+    plan = rebalance(current, joiners=crowd.drop(columns="group_id"), max_size=50)
+    check(plan.assignment, pd.concat([current, crowd]), 50)
+    assert len(plan.new_groups) == 1
+    moved_to = set(plan.moves["to_group"])
+    assert moved_to <= set(plan.new_groups)
+    assert set(plan.moves["from_group"]) == {group}
+    assert len(plan.moves) <= 30
+
+
+def test_leavers_alone_move_nobody() -> None:
+    """5 % leave and there is no minimum: only removals."""
+    current = partitioned(1_000)
+    leavers = current["registration_id"].sample(50, random_state=1)
+    plan = rebalance(current, leavers=leavers, max_size=50)
+    assert plan.summary["moved"] == 0
+    assert len(plan.leaves) == 50
+    assert set(plan.changes["action"]) == {"remove"}
+    assert not set(leavers) & set(plan.assignment.index)
+
+
+def test_group_below_minimum_merges_into_its_neighbour() -> None:
+    """A group that falls below `min_size` joins the nearest group that fits."""
+    current = partitioned(300)
+    sizes = current["group_id"].value_counts()
+    small = sizes.index[-1]
+    members = current.loc[current["group_id"] == small, "registration_id"]
+    plan = rebalance(
+        current, leavers=members.iloc[: len(members) - 3], max_size=50, min_size=10
+    )
+    assert small in plan.dissolved_groups
+    assert (plan.moves["reason"] == "merge").all() and len(plan.moves) == 3
+    check(plan.assignment, current, 50)
+
+
+def test_newcomers_in_a_village_without_groups_get_new_groups() -> None:
+    """A unit with no group yet is partitioned from its newcomers."""
+    current = partitioned(200)
+    joiners = town(60, seed=2)
+    joiners["woonplaats"] = "Gehucht"
+    plan = rebalance(current, joiners=joiners, max_size=50)
+    assert plan.summary["moved"] == 0
+    assert all(g.startswith("gehucht-") for g in plan.new_groups)
+    assert len(plan.new_groups) == 2
+
+
+def test_plan_is_deterministic() -> None:
+    """The same input gives the same plan."""
+    current = partitioned(500)
+    joiners = town(80, seed=3)
+    first = rebalance(current, joiners=joiners, max_size=40)
+    second = rebalance(current, joiners=joiners, max_size=40)
+    assert first.assignment.equals(second.assignment)
+    assert first.changes.equals(second.changes)
+
+
+def test_address_over_the_cap_is_refused() -> None:
+    """More registrations at one address than a group can hold."""
+    current = partitioned(100)
+    crowd = pd.concat([current.head(1)] * 60, ignore_index=True)
+    crowd["registration_id"] = [f"X{i}" for i in range(60)]
+    with pytest.raises(InfeasibleError, match="share one address"):
+        rebalance(current, joiners=crowd.drop(columns="group_id"), max_size=50)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 30)), min_size=1, max_size=5
+    ),
+    max_size=st.integers(10, 60),
+    seed=st.integers(0, 1_000),
+)
+def test_invariants_hold_over_join_and_leave_sequences(
+    steps: list[tuple[int, int]], max_size: int, seed: int
+) -> None:
+    """After every step: cap, woonplaats, whole addresses, one group each."""
+    current = partitioned(150, seed=seed, max_size=max_size)
+    everyone = current.drop(columns="group_id")
+    rng = np.random.default_rng(seed)
+    for step, (n_join, n_leave) in enumerate(steps):
+        joiners = town(n_join, seed=seed * 10 + step + 1)
+        ids = current["registration_id"].to_numpy()
+        leavers = rng.choice(ids, size=min(n_leave, len(ids)), replace=False)
+        plan = rebalance(current, joiners=joiners, leavers=leavers, max_size=max_size)
+        everyone = pd.concat([everyone, joiners], ignore_index=True)
+        check(plan.assignment, everyone, max_size)
+        assert plan.assignment.index.is_unique
+        assert not set(leavers) & set(plan.assignment.index)
+        current = (
+            everyone.set_index("registration_id")
+            .loc[plan.assignment.index]
+            .assign(group_id=plan.assignment)
+            .reset_index()
+        )
