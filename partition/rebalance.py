@@ -151,11 +151,14 @@ def rebalance(
     # newcomers overflowing a full group go next door; what still overflows splits
     state = _spill_newcomers(state, unit_cols, max_size)
     plan_size = max(1, math.floor(target_fill * max_size))
-    state = _split_overflowing(state, names, max_size, plan_size, within, seed)
+    state, splits = _split_overflowing(state, names, max_size, plan_size, within, seed)
+    merges = 0
     if min_size is not None:
-        state = _merge_small(state, unit_cols, min_size, max_size)
+        state, merges = _merge_small(state, unit_cols, min_size, max_size)
 
     plan = _assemble(current, state, leaves)
+    plan.summary["split_groups"] = splits
+    plan.summary["merged_groups"] = merges
     plan.summary["seconds"] = round(time.perf_counter() - started, 3)
     logger.info(
         "rebalanced %s members in %.2f s: %s joined, %s left, %s moved, "
@@ -321,8 +324,8 @@ def _split_overflowing(
     plan_size: int,
     within: str,
     seed: int,
-) -> pd.DataFrame:
-    """Split every group above ``max_size`` into compact parts.
+) -> tuple[pd.DataFrame, int]:
+    """Split every group above ``max_size`` into compact parts; count the splits.
 
     The part with most existing members keeps the group id; the others become new
     groups. Two parts are cut across the group's longest extent at the median; a
@@ -352,7 +355,7 @@ def _split_overflowing(
         for piece in sorted(set(local) - {stay}):
             new = names.next(part["woonplaats"].iloc[0])
             state.loc[local.index[local == piece], "group_id"] = new
-    return state
+    return state, int((sizes > max_size).sum())
 
 
 def _halves(part: pd.DataFrame) -> np.ndarray:
@@ -378,8 +381,9 @@ def _halves(part: pd.DataFrame) -> np.ndarray:
 
 def _merge_small(
     state: pd.DataFrame, unit_cols: list[str], min_size: int, max_size: int
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, int]:
     """Merge groups below ``min_size`` into the nearest group of their unit."""
+    merges = 0
     while True:
         sizes = state["group_id"].value_counts()
         small = sorted(sizes.index[sizes < min_size], key=lambda g: (sizes[g], g))
@@ -397,9 +401,10 @@ def _merge_small(
             target = others.index[int(np.argmin(distance))]
             state.loc[state["group_id"] == group, "group_id"] = target
             merged = True
+            merges += 1
             break
         if not merged:
-            return state
+            return state, merges
 
 
 def _assemble(

@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from partition.errors import BuurtgroepenError
+
+if TYPE_CHECKING:
+    from service.store import Services
 
 app = typer.Typer(
     help="Neighbourhood-watch WhatsApp groups: geocode, partition and map.",
@@ -163,14 +166,232 @@ def partition(
 
 
 @app.command()
+def rebalance(
+    addresses: AddressesOpt,
+    registrations: RegistrationsOpt,
+    assignments: Annotated[
+        Path,
+        typer.Option("--assignments", help="assignments.csv of the current groups."),
+    ],
+    out: OutOpt,
+    boundaries: BoundariesOpt = None,
+    max_size: MaxSizeOpt = 50,
+    target_fill: TargetFillOpt = 0.9,
+    min_size: MinSizeOpt = None,
+    within: WithinOpt = "woonplaats",
+    seed: SeedOpt = 0,
+) -> None:
+    """Rebalance the current groups to the registrations, moving as few as possible.
+
+    Registrations missing from --registrations left; new ones join. Writes the
+    new assignments.csv, plan.json and changes/<group_id>.csv per beheerder.
+    """
+
+    def body() -> None:
+        from service import jobs
+
+        summary = jobs.rebalance(
+            addresses,
+            registrations,
+            assignments,
+            out,
+            boundaries=boundaries,
+            max_size=max_size,
+            target_fill=target_fill,
+            min_size=min_size,
+            within=within,
+            seed=seed,
+        )
+        typer.echo(
+            f"moved {summary['moved']:,} of {summary['members']:,} members "
+            f"({summary['moved_share']:.1%}), joined {summary['joined']:,}, "
+            f"left {summary['left']:,}, queued {summary['queued']:,}\n"
+            f"new groups {summary['new_groups']}, split {summary['split_groups']}, "
+            f"merged {summary['merged_groups']}, dissolved "
+            f"{summary['dissolved_groups']}; largest group "
+            f"{summary['max_group_size']} (cap {max_size})"
+        )
+        typer.echo(f"outputs written to {out.resolve()}")
+
+    _run(body)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the web service."""
-    import uvicorn
+    """Run the web service (settings from BUURTGROEPEN_* variables).
 
-    uvicorn.run("service.app:app", host=host, port=port)
+    The settings are checked and the database migrated before the server
+    starts, so a bad setting ends with one message and exit code 2. The access
+    log is off: it would hold the IP addresses of residents.
+    """
+
+    def body() -> None:
+        import uvicorn
+
+        from service.app import create_app
+
+        services = _open_services()
+        services.close()
+        uvicorn.run(
+            create_app(services.settings), host=host, port=port, access_log=False
+        )
+
+    _run(body)
+
+
+users_app = typer.Typer(help="Steering and beheerder users and their tokens.")
+groups_app = typer.Typer(help="Groups made from the stored registrations.")
+app.add_typer(users_app, name="users")
+app.add_typer(groups_app, name="groups")
+
+
+@users_app.command("add")
+def users_add(
+    role: Annotated[str, typer.Option("--role", help="steering or beheerder.")],
+    group: Annotated[
+        str | None, typer.Option("--group", help="The beheerder's group id.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Who this is, for the team.")
+    ] = None,
+) -> None:
+    """Create a user; its token is printed once, alone on the last line."""
+
+    def body() -> None:
+        from service import store
+
+        services = _open_services()
+        try:
+            with services.sessions() as session, session.begin():
+                user_id, token = store.add_user(session, role, group, name)
+        finally:
+            services.close()
+        where = f" for group {group}" if group else ""
+        typer.echo(f"created {role} user {user_id}{where}; its token (shown once):")
+        typer.echo(token)
+
+    _run(body)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    user_id: Annotated[int, typer.Argument(help="The id `users add` printed.")],
+) -> None:
+    """Revoke a user's token (a beheerder who steps down)."""
+
+    def body() -> None:
+        from service import store
+
+        services = _open_services()
+        try:
+            with services.sessions() as session, session.begin():
+                revoked = store.revoke_user(session, user_id)
+        finally:
+            services.close()
+        if not revoked:
+            msg = f"`USER_ID` {user_id} is no active user; check the id."
+            raise BuurtgroepenError(msg)
+        typer.echo(f"revoked user {user_id}")
+
+    _run(body)
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            help="Erase who left more than N days ago (default "
+            "BUURTGROEPEN_RETENTION_DAYS, 30).",
+        ),
+    ] = None,
+) -> None:
+    """Erase the data of residents who left long enough ago; safe to run daily."""
+
+    def body() -> None:
+        from service import db, store
+
+        if days is not None and days < 0:
+            raise BuurtgroepenError(f"`--days` is {days}; give 0 or more days.")
+        services = _open_services()
+        keep = services.settings.retention_days if days is None else days
+        try:
+            with services.sessions() as session, session.begin():
+                counts = store.purge(session, keep)
+            db.checkpoint(services.engine)
+        finally:
+            services.close()
+        typer.echo(
+            f"erased {counts['erased']} registrations that left over {keep} days "
+            f"ago; deleted {counts['tasks']} done tasks"
+        )
+
+    _run(body)
+
+
+@groups_app.command("init")
+def groups_init(
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Partition again although groups exist already."
+        ),
+    ] = False,
+) -> None:
+    """Partition all active registrations and store groups and territories."""
+
+    def body() -> None:
+        from service import store
+
+        services = _open_services()
+        try:
+            with services.sessions() as session, session.begin():
+                store.check_replace(session, replace=replace)
+                keys = store.active_address_keys(session)
+            plan = store.plan_groups(
+                services.book, keys, services.settings.max_group_size
+            )
+            with services.sessions() as session, session.begin():
+                counts = store.apply_plan(session, plan, replace=replace)
+        finally:
+            services.close()
+        typer.echo(
+            f"stored {counts['groups']} groups over {counts['territory_addresses']:,} "
+            f"addresses: {counts['placed']} placed, {counts['moved']} moved, "
+            f"{counts['kept']} kept, {counts['queued']} queued"
+        )
+
+    _run(body)
+
+
+@app.command()
+def privacy(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the statement.")
+    ] = Path("docs/privacy.md"),
+) -> None:
+    """Write the privacy statement and processing register from the settings."""
+
+    def body() -> None:
+        from service import privacy as statement
+        from service.config import load_settings
+
+        path = statement.write_markdown(load_settings(), out)
+        typer.echo(f"privacy statement written to {path}")
+
+    _run(body)
+
+
+def _open_services() -> Services:
+    """Load the settings, prepare the data directory and key, migrate."""
+    from service import store
+    from service.config import load_settings
+
+    return store.open_services(load_settings())
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -313,3 +313,86 @@ def test_cap_outside_whatsapp_limit_exits_2(
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
+
+
+def test_rebalance_keeps_the_cap_and_writes_change_lists(tmp_path: Path) -> None:
+    """New registrations join, leavers leave, every group stays under the cap."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    inputs = out / "input"
+    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+    addresses = pd.read_csv(inputs / "addresses.csv", dtype=str)
+    newcomers = addresses[addresses["gebruiksdoel"] == "woonfunctie"].sample(
+        40, random_state=1
+    )
+    newcomers = pd.DataFrame(
+        {
+            "registration_id": [f"N{i:03d}" for i in range(len(newcomers))],
+            "postcode": newcomers["postcode"].to_numpy(),
+            "huisnummer": newcomers["huisnummer"].to_numpy(),
+            "huisletter": newcomers["huisletter"].to_numpy(),
+            "huisnummertoevoeging": newcomers["huisnummertoevoeging"].to_numpy(),
+        }
+    )
+    staying = registrations.iloc[10:]
+    now = tmp_path / "now.csv"
+    pd.concat([staying, newcomers], ignore_index=True).to_csv(now, index=False)
+
+    target = tmp_path / "rebalanced"
+    result = invoke(
+        "rebalance",
+        "--addresses",
+        inputs / "addresses.csv",
+        "--registrations",
+        now,
+        "--assignments",
+        out / "assignments.csv",
+        "--max-size",
+        50,
+        "--out",
+        target,
+    )
+    assert result.exit_code == 0, result.output
+    assert "moved" in result.output and "split" in result.output
+
+    assignments = pd.read_csv(target / "assignments.csv", dtype=str)
+    assert assignments["group_id"].value_counts().max() <= 50
+    assert (assignments.groupby("group_id")["woonplaats"].nunique() == 1).all()
+    assert not set(registrations["registration_id"].iloc[:10]) & set(
+        assignments["registration_id"]
+    )
+    plan = json.loads((target / "plan.json").read_text())
+    assert plan["summary"]["left"] == len(
+        set(registrations["registration_id"].iloc[:10])
+        & set(pd.read_csv(out / "assignments.csv", dtype=str)["registration_id"])
+    )
+    changes = pd.concat(
+        pd.read_csv(p, dtype=str) for p in (target / "changes").glob("*.csv")
+    )
+    assert set(changes["action"]) <= {"add", "remove"}
+    assert (changes["action"] == "add").sum() >= 1
+
+
+def test_rebalance_with_a_bad_assignments_file_exits_2(
+    demo_inputs: Path, tmp_path: Path
+) -> None:
+    """A registration assigned twice is refused before anything is written."""
+    bad = tmp_path / "assignments.csv"
+    bad.write_text("registration_id,group_id\nR00001,a-01\nR00001,a-02\n")
+    out = tmp_path / "out"
+    result = invoke(
+        "rebalance",
+        "--addresses",
+        demo_inputs / "addresses.csv",
+        "--registrations",
+        demo_inputs / "registrations.csv",
+        "--assignments",
+        bad,
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 2
+    assert "row 2, field `registration_id`" in result.output
+    assert not out.exists()
