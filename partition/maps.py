@@ -1,9 +1,15 @@
-"""Folium maps of a partition: group territories and coverage per buurt.
+"""Folium maps: the partition map and the steering group's coverage map.
+
+:func:`build_partition_map` shows group territories and coverage per buurt;
+:func:`build_coverage_map` answers "where are we blind, and where do we knock
+next?" with one layer each for buurt coverage, street coverage, group
+territories, coverage gaps and the numbered recruitment targets, every layer
+with its own legend that shows while the layer is switched on.
 
 The builders return a :class:`folium.Map` and never save it; writing the HTML is
 the caller's job (:mod:`partition.io`, the CLI or the service). The maps carry only
-polygons and aggregate counts, never an address, a name or a phone number, and
-counts below :data:`MASK_THRESHOLD` are masked with
+polygons, street lines and aggregate counts, never an address, a name or a phone
+number, and counts below :data:`MASK_THRESHOLD` are masked with
 :func:`partition.coverage.mask_small_counts`.
 """
 
@@ -22,15 +28,28 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.colormap import StepColormap
+from folium.template import Template
 
-from partition.coverage import mask_small_counts
+from partition.coverage import (
+    CLASS_BLIND,
+    CLASS_COVERED,
+    CLASS_UNDER,
+    CLASS_WELL,
+    DEFAULT_RADIUS_M,
+    CoverageThresholds,
+    mask_small_counts,
+)
 from partition.errors import BuurtgroepenError, CRSError
+from partition.gaps import CoverageGaps
 
 logger = logging.getLogger(__name__)
 
 LAYER_BUURTEN = "Buurtgrenzen"
 LAYER_COVERAGE = "Dekking per buurt"
 LAYER_GROUPS = "Groepen"
+LAYER_STREETS = "Dekking per straat"
+LAYER_GAPS = "Onbedekte gebieden"
+LAYER_TARGETS = "Wervingsdoelen"
 
 #: Counts from 1 to this minus 1 are shown as "<3" so they cannot single out a
 #: household.
@@ -58,6 +77,27 @@ COVERAGE_COLOURS = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")
 COVERAGE_BINS = (0, 20, 40, 60, 80, 100)
 NO_COVERAGE_COLOUR = "#bdbdbd"
 COVERAGE_CAPTION = "Dekking per buurt, % van de adressen aangemeld"
+
+#: Colour per coverage class (ColorBrewer RdYlGn, 4 classes); grey where the
+#: class is hidden or there are no addresses.
+CLASS_COLOURS = {
+    CLASS_BLIND: "#d7191c",
+    CLASS_UNDER: "#fdae61",
+    CLASS_COVERED: "#a6d96a",
+    CLASS_WELL: "#1a9641",
+}
+GAP_COLOUR = "#7b3294"
+TARGET_COLOUR = "#08306b"
+
+#: Recruitment targets drawn on the coverage map (the first in rank order).
+MAX_MAP_TARGETS = 25
+
+#: Simplification tolerance (m) of the street lines.
+STREET_TOLERANCE_M = 5.0
+
+#: Radius (m) of the small ring drawn for a street whose addresses share one
+#: point per side of the street (a single building).
+STREET_RING_M = 10.0
 
 #: Shown before the first fit_bounds when there is no geometry at all (the
 #: centre of the Netherlands).
@@ -150,6 +190,261 @@ def build_partition_map(
         time.perf_counter() - start,
     )
     return m
+
+
+def build_coverage_map(
+    *,
+    title: str,
+    subtitle: str | None = None,
+    buurten: gpd.GeoDataFrame | None = None,
+    buurt_coverage: pd.DataFrame | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    territories: gpd.GeoDataFrame | None = None,
+    gaps: CoverageGaps | None = None,
+    targets: gpd.GeoDataFrame | None = None,
+    radius: float = DEFAULT_RADIUS_M,
+    thresholds: CoverageThresholds | None = None,
+    max_targets: int = MAX_MAP_TARGETS,
+) -> folium.Map:
+    """Build the steering group's coverage map, one layer per question.
+
+    Every argument but ``title`` is optional; a layer is drawn when its data is
+    given. All frames may be in any declared CRS.
+
+    Parameters
+    ----------
+    title
+        Map title shown at the bottom left (plain text, escaped).
+    subtitle
+        Second line under the title, for example the demo label.
+    buurten
+        Buurt polygons with ``buurtcode`` and ``buurtnaam``; needed for
+        ``buurt_coverage``.
+    buurt_coverage
+        :func:`partition.coverage.area_coverage` per buurt, indexed by
+        ``buurtcode`` (``addresses``, ``registered_addresses``, ``coverage``,
+        ``radius_coverage``, ``class``).
+    streets
+        :func:`partition.coverage.street_coverage` joined with a line geometry
+        per street, as :func:`street_lines` makes it.
+    territories
+        One polygon per group with ``group_id``, ``size``, ``woonplaats`` and
+        optionally ``beheerders`` (the number of admins; "onbekend" where the
+        column or the value is missing).
+    gaps
+        :func:`partition.gaps.coverage_gaps`.
+    targets
+        :func:`partition.recruit.recruitment_targets` (``rank``,
+        ``openbare_ruimte``, ``woonplaats``, ``newly_covered`` and the street
+        centroid points); the private columns are never read.
+    radius
+        The radius of the radius coverage, metres, quoted in legends.
+    thresholds
+        The class bounds of the coverage tables, quoted in the legends;
+        default :class:`partition.coverage.CoverageThresholds()`.
+    max_targets
+        Number of targets drawn, the first in rank order.
+
+    Returns
+    -------
+    folium.Map
+        Layers "Dekking per buurt" (choropleth by class), "Dekking per straat"
+        (street lines by class), "Groepen" (hidden until switched on),
+        "Onbedekte gebieden" and "Wervingsdoelen" (numbered markers), with a
+        layer control and a legend per layer, fitted to the data. Coordinates
+        are EPSG:4326 rounded to 6 decimals.
+
+    Raises
+    ------
+    CRSError
+        When a frame has no CRS.
+    BuurtgroepenError
+        When a required column is missing or ``buurt_coverage`` is given
+        without ``buurten``.
+
+    Notes
+    -----
+    Only aggregates reach the page: counts from 1 to ``MASK_THRESHOLD - 1``
+    show as "<3"; the registered share is hidden ("klein aantal") where 1 or 2
+    addresses are registered, as it would reveal the masked count; the class
+    and the radius share are hidden (grey) for an area of 1 or 2 addresses,
+    whose class would tell whether those households are near a participant.
+    A target marker sits at its street's centroid (snapped to 10 m), never at
+    the best-placed address; house numbers are left to the door-to-door
+    sheets. Streets are drawn from the address points, as there are no street
+    centre lines in the data (see :func:`street_lines`). Like
+    :func:`build_partition_map`, the page loads Leaflet and the tiles from
+    CDNs.
+    """
+    start = time.perf_counter()
+    thresholds = thresholds or CoverageThresholds()
+    _check_coverage_inputs(buurten, buurt_coverage, streets, territories, targets)
+    m = folium.Map(location=_NL_CENTRE, zoom_start=8, tiles="OpenStreetMap")
+    _add_legend_style(m)
+    shown: list[gpd.GeoDataFrame | None] = []
+
+    # layers in the order the layer control lists them, each with its legend
+    if buurten is not None and buurt_coverage is not None:
+        layer, frame = _class_choropleth(buurten, buurt_coverage)
+        _add_with_legend(m, layer, _class_legend(LAYER_COVERAGE, radius, thresholds))
+        shown.append(frame)
+    if streets is not None:
+        layer, frame = _street_layer(streets)
+        _add_with_legend(m, layer, _class_legend(LAYER_STREETS, radius, thresholds))
+        shown.append(frame)
+    if territories is not None:
+        groups = _group_frame(territories)
+        groups["beheerders"] = _beheerder_text(territories, groups)
+        layer = _group_layer(groups, show=False)
+        _add_with_legend(m, layer, _group_legend())
+        shown.append(groups)
+    if gaps is not None:
+        layer, frame = _gap_layer(gaps)
+        _add_with_legend(m, layer, _gap_legend(gaps, radius))
+        shown.append(frame)
+    if targets is not None:
+        layer, frame = _target_layer(targets, radius, max_targets)
+        _add_with_legend(m, layer, _target_legend(len(frame), radius))
+        shown.append(frame)
+
+    # title, layer control and view
+    _add_title(m, title, subtitle)
+    folium.LayerControl(collapsed=False).add_to(m)
+    _fit_to_data(m, shown)
+    logger.info(
+        "built coverage map with %d layers in %.2f s",
+        len(shown),
+        time.perf_counter() - start,
+    )
+    return m
+
+
+def street_lines(
+    addresses: pd.DataFrame, *, tolerance: float = STREET_TOLERANCE_M
+) -> gpd.GeoDataFrame:
+    """Draw every street as lines through its addresses, one per side.
+
+    The data has address points but no street centre lines, so a street is
+    drawn as the line through its odd-numbered addresses and the line through
+    its even-numbered ones, each ordered by house number (Dutch numbering runs
+    along the street, odd on one side and even on the other), simplified.
+
+    Parameters
+    ----------
+    addresses
+        Addresses with ``woonplaats``, ``openbare_ruimte``, ``huisnummer``,
+        ``x`` and ``y`` (RD New metres), e.g. the frame of
+        :func:`partition.coverage.address_coverage`.
+    tolerance
+        Douglas-Peucker tolerance in metres; 0 keeps every address point.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per street (``woonplaats``, ``openbare_ruimte``, sorted) with a
+        (multi)line geometry in EPSG:28992. A street without two distinct
+        points on either side (a single building) gets a ring of
+        :data:`STREET_RING_M` around the mean of its points.
+
+    Notes
+    -----
+    A street whose numbering jumps (a side street numbered on from the main
+    street) gets a straight segment across the jump, and a side whose
+    numbers are interleaved with another street's shows a zigzag; the line
+    is a picture of the street, not its course.
+    """
+    frame = addresses[["woonplaats", "openbare_ruimte", "huisnummer", "x", "y"]]
+    frame = frame.dropna(subset=["woonplaats", "openbare_ruimte"])
+    # side 0 is the odd side, listed first as in partition.recruit
+    frame = frame.assign(side=(frame["huisnummer"].astype("int64") % 2 == 0) * 1)
+    frame = frame.sort_values(
+        ["woonplaats", "openbare_ruimte", "side", "huisnummer", "x", "y"],
+        kind="stable",
+    )
+    streets = frame[["woonplaats", "openbare_ruimte"]].drop_duplicates()
+    street = _codes(frame[["woonplaats", "openbare_ruimte"]])
+    side = _codes(frame[["woonplaats", "openbare_ruimte", "side"]])
+
+    # one line per side with at least two distinct consecutive points
+    xy = frame[["x", "y"]].to_numpy(dtype="float64")
+    repeat = np.r_[False, (side[1:] == side[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)]
+    xy, side, street = xy[~repeat], side[~repeat], street[~repeat]
+    long_side = np.bincount(side)[side] >= 2
+    line_id = _codes(pd.DataFrame({"s": side[long_side]}))
+    lines = shapely.linestrings(xy[long_side], indices=line_id)
+    line_street = street[long_side][np.r_[0, np.flatnonzero(np.diff(line_id)) + 1]]
+
+    # streets: their side lines, or a small ring where there are none
+    geometry = _street_geometry(len(streets), lines, line_street, xy, street)
+    if tolerance > 0:
+        geometry = shapely.simplify(geometry, tolerance)
+    return gpd.GeoDataFrame(
+        streets.reset_index(drop=True), geometry=geometry, crs=RD_NEW
+    )
+
+
+def coverage_bar_chart(
+    before: pd.Series,
+    after: pd.Series,
+    *,
+    title: str,
+    labels: tuple[str, str] = ("nu", "na werving"),
+) -> str:
+    """Draw a before/after bar chart of shares as a self-contained SVG.
+
+    Dependency-free (matplotlib is not a dependency): the notebook and reports
+    embed the returned markup directly.
+
+    Parameters
+    ----------
+    before, after
+        Shares from 0 to 1 on the same index (one bar pair per label, e.g. a
+        buurt name); missing values are drawn as empty bars.
+    title
+        Chart title (plain text, escaped).
+    labels
+        Legend text of the two bars.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element, 640 px wide, one row of two bars per index
+        entry in the order of ``before``, with the percentages written out.
+    """
+    after = after.reindex(before.index)
+    row, bar, left, width = 34, 13, 210, 360
+    height = 50 + row * len(before)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<text x="0" y="16" font-size="14" font-weight="bold">'
+        f"{html.escape(title)}</text>",
+        f'<rect x="{left}" y="26" width="12" height="10" fill="#bdbdbd"/>'
+        f'<text x="{left + 16}" y="35">{html.escape(labels[0])}</text>'
+        f'<rect x="{left + 90}" y="26" width="12" height="10" fill="#1a9641"/>'
+        f'<text x="{left + 106}" y="35">{html.escape(labels[1])}</text>',
+    ]
+    for i, (name, share) in enumerate(before.items()):
+        y = 46 + i * row
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar + 4}" text-anchor="end">'
+            f"{html.escape(str(name))}</text>"
+        )
+        for j, (value, colour) in enumerate(
+            ((share, "#bdbdbd"), (after.iloc[i], "#1a9641"))
+        ):
+            known = value is not None and not pd.isna(value)
+            length = width * min(max(float(value), 0.0), 1.0) if known else 0.0
+            text = f"{float(value):.0%}" if known else "-"
+            top = y + j * bar
+            parts.append(
+                f'<rect x="{left}" y="{top}" width="{length:.1f}" '
+                f'height="{bar - 1}" fill="{colour}"/>'
+                f'<text x="{left + length + 4:.1f}" y="{top + bar - 3}">'
+                f"{text}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _check_inputs(
@@ -352,20 +647,25 @@ def _coverage_legend() -> StepColormap:
     )
 
 
-def _group_layer(groups: gpd.GeoDataFrame) -> folium.GeoJson:
-    """Return the group territories layer with a tooltip per group."""
+def _group_layer(groups: gpd.GeoDataFrame, *, show: bool = True) -> folium.GeoJson:
+    """Return the group territories layer with a tooltip per group.
+
+    The tooltip shows the beheerder count when ``groups`` has ``beheerders``.
+    """
+    fields, aliases = ["group_id", "woonplaats", "size"], ["Groep", "Woonplaats"]
+    aliases.append("Leden")
+    if "beheerders" in groups:
+        fields.append("beheerders")
+        aliases.append("Beheerders")
     return folium.GeoJson(
         _as_geojson(groups),
         name=LAYER_GROUPS,
+        show=show,
         style_function=_property_style(
             "color", {"color": "#333333", "weight": 1, "fillOpacity": 0.55}
         ),
         highlight_function=_constant_style({"weight": 3, "fillOpacity": 0.75}),
-        tooltip=folium.GeoJsonTooltip(
-            fields=["group_id", "woonplaats", "size"],
-            aliases=["Groep", "Woonplaats", "Leden"],
-            sticky=True,
-        ),
+        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True),
     )
 
 
@@ -429,3 +729,391 @@ def _fit_to_data(m: folium.Map, frames: list[gpd.GeoDataFrame | None]) -> None:
     centre = np.round([(south + north) / 2, (west + east) / 2], COORDINATE_DECIMALS)
     m.location = centre.tolist()
     m.fit_bounds([[float(south), float(west)], [float(north), float(east)]])
+
+
+RD_NEW = "EPSG:28992"
+
+_LEGEND_CSS = """
+<style>
+.buurtgroepen-legend { background: rgba(255,255,255,0.92); padding: 6px 10px;
+  border-radius: 4px; font: 12px/1.4 sans-serif; box-shadow: 0 1px 4px
+  rgba(0,0,0,0.3); max-width: 260px; }
+.buurtgroepen-legend b { display: block; margin-bottom: 3px; }
+.buurtgroepen-legend i { display: inline-block; width: 14px; height: 10px;
+  margin-right: 6px; vertical-align: middle; border: 1px solid #555; }
+.buurtgroepen-target { background: #08306b; color: #fff; border: 2px solid #fff;
+  border-radius: 50%; width: 24px; height: 24px; line-height: 20px;
+  text-align: center; font: bold 12px sans-serif; box-sizing: border-box;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.5); }
+</style>
+"""
+
+
+class _LayerLegend(folium.MacroElement):
+    """A legend box that shows while its layer is switched on.
+
+    Leaflet fires ``overlayadd``/``overlayremove`` on the map when a layer is
+    ticked in the layer control; the legend follows those events.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create("div", "buurtgroepen-legend");
+            div.setAttribute("data-layer", {{ this.layer_name|tojson }});
+            div.innerHTML = {{ this.html|tojson }};
+            return div;
+        };
+        (function (map, layer, legend) {
+            if (map.hasLayer(layer)) { legend.addTo(map); }
+            map.on("overlayadd", function (e) {
+                if (e.layer === layer) { legend.addTo(map); }
+            });
+            map.on("overlayremove", function (e) {
+                if (e.layer === layer) { legend.remove(); }
+            });
+        })({{ this.map_name }}, {{ this.layer.get_name() }}, {{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.map.Layer, html_text: str) -> None:
+        super().__init__()
+        self._name = "LayerLegend"
+        self.layer = layer
+        self.layer_name = layer.layer_name
+        self.html = html_text
+        self.map_name = ""
+
+    def render(self, **kwargs: Any) -> None:
+        """Resolve the map's variable name, then render as a MacroElement."""
+        self.map_name = self._parent.get_name()
+        super().render(**kwargs)
+
+
+def _add_legend_style(m: folium.Map) -> None:
+    """Add the CSS of the legends and target markers to the page header."""
+    m.get_root().header.add_child(folium.Element(_LEGEND_CSS))
+
+
+def _add_with_legend(m: folium.Map, layer: folium.map.Layer, legend: str) -> None:
+    """Add ``layer`` and, after it, the legend that follows its visibility."""
+    layer.add_to(m)
+    _LayerLegend(layer, legend).add_to(m)
+
+
+def _check_coverage_inputs(
+    buurten: gpd.GeoDataFrame | None,
+    buurt_coverage: pd.DataFrame | None,
+    streets: gpd.GeoDataFrame | None,
+    territories: gpd.GeoDataFrame | None,
+    targets: gpd.GeoDataFrame | None,
+) -> None:
+    """Raise when a frame lacks its CRS or a column the coverage map needs."""
+    counts = ("addresses", "registered_addresses", "coverage", "radius_coverage")
+    if buurten is not None:
+        _require(buurten, "buurten", ("buurtcode", "buurtnaam"))
+    if buurt_coverage is not None:
+        if buurten is None:
+            raise BuurtgroepenError(
+                "`buurt_coverage` needs `buurten` for its polygons; pass the "
+                "buurt polygons too, or buurt_coverage=None."
+            )
+        _require_table(buurt_coverage, "buurt_coverage", (*counts, "class"))
+    if streets is not None:
+        columns = ("woonplaats", "openbare_ruimte", *counts, "class")
+        _require(streets, "streets", columns)
+    if territories is not None:
+        _require(territories, "territories", ("group_id", "size", "woonplaats"))
+    if targets is not None:
+        columns = ("rank", "woonplaats", "openbare_ruimte", "newly_covered")
+        _require(targets, "targets", columns)
+
+
+def _require_table(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    """Raise when the plain table ``frame`` lacks one of ``columns``."""
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise BuurtgroepenError(
+            f"`{name}` lacks column(s) {missing}; build it with "
+            "partition.coverage.coverage_report."
+        )
+
+
+def _masked_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the display columns of a coverage table, masked (Dutch labels).
+
+    ``klasse``, ``bereik`` (radius share), ``dekking`` (registered share),
+    ``aangemeld``, ``adressen`` and the ``fill`` colour.
+    """
+    addresses = table["addresses"]
+    registered = table["registered_addresses"]
+    few = addresses.between(1, MASK_THRESHOLD - 1)
+    few_registered = registered.between(1, MASK_THRESHOLD - 1)
+    radius_pct = (table["radius_coverage"] * 100).clip(0, 100)
+    share_pct = (table["coverage"] * 100).clip(0, 100)
+    classes = table["class"].astype("object")
+    hidden_class = few | addresses.isna() | (addresses == 0) | classes.isna()
+    return pd.DataFrame(
+        {
+            "klasse": np.where(
+                hidden_class,
+                _coverage_text(radius_pct, few, addresses),
+                classes.map(_CLASS_TEXT).fillna("onbekend"),
+            ),
+            "bereik": _coverage_text(radius_pct, few, addresses),
+            "dekking": _coverage_text(share_pct, few_registered, addresses),
+            "aangemeld": mask_small_counts(registered, MASK_THRESHOLD),
+            "adressen": mask_small_counts(addresses, MASK_THRESHOLD),
+            "fill": np.where(
+                hidden_class,
+                NO_COVERAGE_COLOUR,
+                classes.map(CLASS_COLOURS).fillna(NO_COVERAGE_COLOUR),
+            ),
+        },
+        index=table.index,
+    )
+
+
+_CLASS_TEXT = {
+    CLASS_BLIND: "blind",
+    CLASS_UNDER: "onvoldoende gedekt",
+    CLASS_COVERED: "gedekt",
+    CLASS_WELL: "goed gedekt",
+}
+_SHARE_FIELDS = ["klasse", "bereik", "dekking", "aangemeld", "adressen"]
+_SHARE_ALIASES = [
+    "Klasse",
+    "Binnen bereik",
+    "Aangemeld (adressen)",
+    "Aangemelde adressen",
+    "Adressen",
+]
+
+
+def _class_choropleth(
+    buurten: gpd.GeoDataFrame, buurt_coverage: pd.DataFrame
+) -> tuple[folium.GeoJson, gpd.GeoDataFrame]:
+    """Return the buurt choropleth by coverage class and its display frame."""
+    outlines = _buurt_frame(buurten)
+    table = buurt_coverage.set_axis(buurt_coverage.index.astype("str"))
+    joined = outlines.join(table[list(_TABLE_COLUMNS)], on="buurtcode")
+    shown = pd.concat(
+        [joined[["buurtnaam", "geometry"]], _masked_shares(joined)], axis=1
+    )
+    shown = gpd.GeoDataFrame(shown, geometry="geometry", crs=outlines.crs)
+    layer = folium.GeoJson(
+        _as_geojson(shown),
+        name=LAYER_COVERAGE,
+        style_function=_property_style(
+            "fill", {"color": "#444444", "weight": 1, "fillOpacity": 0.45}
+        ),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["buurtnaam", *_SHARE_FIELDS],
+            aliases=["Buurt", *_SHARE_ALIASES],
+            sticky=True,
+        ),
+    )
+    return layer, shown
+
+
+_TABLE_COLUMNS = (
+    "addresses",
+    "registered_addresses",
+    "coverage",
+    "radius_coverage",
+    "class",
+)
+
+
+def _street_layer(
+    streets: gpd.GeoDataFrame,
+) -> tuple[folium.GeoJson, gpd.GeoDataFrame]:
+    """Return the street lines coloured by class and their display frame."""
+    shown = _to_display(streets, ["woonplaats", "openbare_ruimte", *_TABLE_COLUMNS])
+    shown = pd.concat(
+        [
+            shown[["openbare_ruimte", "woonplaats", "geometry"]],
+            _masked_shares(shown),
+        ],
+        axis=1,
+    )
+    shown = gpd.GeoDataFrame(shown, geometry="geometry", crs="EPSG:4326")
+    layer = folium.GeoJson(
+        _as_geojson(shown),
+        name=LAYER_STREETS,
+        style_function=_line_style(),
+        highlight_function=_constant_style({"weight": 7}),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["openbare_ruimte", "woonplaats", *_SHARE_FIELDS],
+            aliases=["Straat", "Woonplaats", *_SHARE_ALIASES],
+            sticky=True,
+        ),
+    )
+    return layer, shown
+
+
+def _line_style() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Return a style function drawing each street in its class colour."""
+
+    def style_function(feature: dict[str, Any]) -> dict[str, Any]:
+        colour = feature["properties"]["fill"]
+        return {"color": colour, "weight": 4, "opacity": 0.9}
+
+    return style_function
+
+
+def _beheerder_text(
+    territories: gpd.GeoDataFrame, groups: gpd.GeoDataFrame
+) -> pd.Series:
+    """Return the masked beheerder count per displayed group, or "onbekend"."""
+    if "beheerders" not in territories:
+        return pd.Series("onbekend", index=groups.index, dtype="str")
+    counts = territories.set_index(territories["group_id"].astype("str"))
+    counts = counts["beheerders"][~counts.index.duplicated()]
+    values = pd.to_numeric(counts.reindex(groups["group_id"]), errors="coerce")
+    return mask_small_counts(values.reset_index(drop=True), MASK_THRESHOLD)
+
+
+def _gap_layer(gaps: CoverageGaps) -> tuple[folium.GeoJson, gpd.GeoDataFrame]:
+    """Return the gap polygons with their (masked) address counts."""
+    shown = _to_display(gaps.areas, ["gap_id", "woonplaats", "addresses"])
+    shown["addresses"] = mask_small_counts(shown["addresses"], MASK_THRESHOLD)
+    shown["woonplaats"] = shown["woonplaats"].astype("str").fillna("onbekend")
+    style = {
+        "color": GAP_COLOUR,
+        "weight": 1,
+        "fillColor": GAP_COLOUR,
+        "fillOpacity": 0.35,
+    }
+    layer = folium.GeoJson(
+        _as_geojson(shown),
+        name=LAYER_GAPS,
+        style_function=_constant_style(style),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["gap_id", "woonplaats", "addresses"],
+            aliases=["Onbedekt gebied", "Woonplaats", "Adressen"],
+            sticky=True,
+        ),
+    )
+    return layer, shown
+
+
+def _target_layer(
+    targets: gpd.GeoDataFrame, radius: float, max_targets: int
+) -> tuple[folium.FeatureGroup, gpd.GeoDataFrame]:
+    """Return numbered markers of the first targets at their street centroids."""
+    first = targets.sort_values("rank").head(max_targets)
+    shown = _to_display(first, ["rank", "openbare_ruimte", "woonplaats"])
+    shown["newly_covered"] = mask_small_counts(
+        first["newly_covered"].reset_index(drop=True), MASK_THRESHOLD
+    )
+    group = folium.FeatureGroup(name=LAYER_TARGETS)
+
+    # a handful of markers: a loop is clearer than a GeoJson point layer here
+    for row in shown.itertuples(index=False):
+        rank = int(row.rank)
+        text = (
+            f"{rank}. {row.openbare_ruimte}, {row.woonplaats}: "
+            f"+{row.newly_covered} adressen binnen {radius:.0f} m"
+        )
+        folium.Marker(
+            location=[row.geometry.y, row.geometry.x],
+            icon=folium.DivIcon(
+                html=f'<div class="buurtgroepen-target">{rank}</div>',
+                icon_size=(24, 24),
+                icon_anchor=(12, 12),
+                class_name="buurtgroepen-target-icon",
+            ),
+            tooltip=folium.Tooltip(html.escape(text)),
+        ).add_to(group)
+    return group, shown
+
+
+def _swatch(colour: str, text: str) -> str:
+    """Return one legend line: a colour swatch and an escaped label."""
+    return f'<div><i style="background:{colour}"></i>{html.escape(text)}</div>'
+
+
+def _class_legend(name: str, radius: float, thresholds: CoverageThresholds) -> str:
+    """Return the legend of a coverage-class layer (buurten or streets)."""
+    basis = (
+        f"van de adressen binnen {radius:.0f} m van een deelnemer"
+        if thresholds.basis == "radius_coverage"
+        else "van de adressen aangemeld"
+    )
+    under, well = round(thresholds.under * 100), round(thresholds.well * 100)
+    lines = [
+        _swatch(CLASS_COLOURS[CLASS_BLIND], "blind: geen enkele aanmelding"),
+        _swatch(CLASS_COLOURS[CLASS_UNDER], f"onvoldoende: minder dan {under}%"),
+        _swatch(CLASS_COLOURS[CLASS_COVERED], f"gedekt: {under}-{well}%"),
+        _swatch(CLASS_COLOURS[CLASS_WELL], f"goed gedekt: meer dan {well}%"),
+        _swatch(NO_COVERAGE_COLOUR, "klein aantal of geen adressen"),
+    ]
+    return f"<b>{html.escape(name)}</b><div>% {html.escape(basis)}</div>" + "".join(
+        lines
+    )
+
+
+def _group_legend() -> str:
+    """Return the legend of the group territories."""
+    colours = "".join(
+        f'<i style="background:{c};width:8px;margin-right:1px"></i>'
+        for c in GROUP_PALETTE[:6]
+    )
+    return (
+        f"<b>{LAYER_GROUPS}</b><div>{colours}</div>"
+        "<div>Gebied per groep; aangrenzende groepen verschillen van kleur. "
+        "Aantallen onder 3 als &lt;3.</div>"
+    )
+
+
+def _gap_legend(gaps: CoverageGaps, radius: float) -> str:
+    """Return the legend of the gap polygons, with the scattered count."""
+    scattered = int(gaps.scattered.sum())
+    return (
+        f"<b>{LAYER_GAPS}</b>"
+        + _swatch(GAP_COLOUR, f"adressen verder dan {radius:.0f} m van een deelnemer")
+        + f"<div>Plus {scattered} verspreide adressen, niet getekend "
+        "(groepjes van 1 of 2).</div>"
+    )
+
+
+def _target_legend(n: int, radius: float) -> str:
+    """Return the legend of the numbered recruitment targets."""
+    return (
+        f"<b>{LAYER_TARGETS}</b>"
+        '<div><span class="buurtgroepen-target" style="display:inline-block;'
+        'width:18px;height:18px;line-height:14px;font-size:10px">1</span> '
+        f"de {n} beste straten om aan te bellen, in volgorde; een deelnemer "
+        f"daar brengt de meeste adressen binnen {radius:.0f} m.</div>"
+    )
+
+
+def _codes(frame: pd.DataFrame) -> np.ndarray:
+    """Return consecutive integer codes of the rows of a sorted frame."""
+    change = (frame.iloc[1:].to_numpy() != frame.iloc[:-1].to_numpy()).any(axis=1)
+    return np.r_[0, np.cumsum(change)].astype(np.int64)[: len(frame)]
+
+
+def _street_geometry(
+    n_streets: int,
+    lines: np.ndarray,
+    line_street: np.ndarray,
+    xy: np.ndarray,
+    street: np.ndarray,
+) -> np.ndarray:
+    """Return one geometry per street: its side lines, else a small ring."""
+    geometry = np.empty(n_streets, dtype=object)
+    if len(lines):
+        has_line = np.unique(line_street)
+        dense = _codes(pd.DataFrame({"street": line_street}))
+        geometry[has_line] = shapely.multilinestrings(lines, indices=dense)
+    missing = np.flatnonzero(pd.isna(geometry))
+    if len(missing):
+        centre = pd.DataFrame(xy).groupby(street).mean().loc[missing].to_numpy()
+        rings = shapely.buffer(shapely.points(centre), STREET_RING_M, quad_segs=4)
+        geometry[missing] = shapely.get_exterior_ring(rings)
+    return geometry

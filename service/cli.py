@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from partition.errors import BuurtgroepenError
+from service.data_cli import data_app
 
 if TYPE_CHECKING:
     from service.store import Services
@@ -246,6 +247,7 @@ users_app = typer.Typer(help="Steering and beheerder users and their tokens.")
 groups_app = typer.Typer(help="Groups made from the stored registrations.")
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
+app.add_typer(data_app, name="data")
 
 
 @users_app.command("add")

@@ -1,4 +1,4 @@
-"""Tests of the partition map: layers, legend, colours and no personal data."""
+"""Tests of the partition and coverage maps: layers, legends, masks, privacy."""
 
 from __future__ import annotations
 
@@ -15,14 +15,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely import box
 
+from partition.coverage import CoverageThresholds
 from partition.errors import BuurtgroepenError, CRSError
+from partition.gaps import CoverageGaps
 from partition.maps import (
+    CLASS_COLOURS,
     COVERAGE_CAPTION,
     LAYER_BUURTEN,
     LAYER_COVERAGE,
+    LAYER_GAPS,
     LAYER_GROUPS,
+    LAYER_STREETS,
+    LAYER_TARGETS,
+    MAX_MAP_TARGETS,
+    NO_COVERAGE_COLOUR,
+    STREET_RING_M,
     _greedy_colouring,
+    build_coverage_map,
     build_partition_map,
+    coverage_bar_chart,
+    street_lines,
 )
 
 # a corner of Losser in RD New metres
@@ -333,3 +345,315 @@ def test_real_losser_buurten_as_groups_stay_in_losser_and_apart():
     )
     colours = shown["color"].to_numpy()
     assert len(left) and (colours[left] != colours[right]).all()
+
+
+# ----------------------------------------------------------------- coverage map
+
+
+@pytest.fixture
+def class_coverage() -> pd.DataFrame:
+    """Coverage per buurt with classes: well, under-covered and 2 addresses."""
+    return pd.DataFrame(
+        {
+            "buurtnaam": ["Losser-West", "Losser-Oost", "Verspreide huizen Losser"],
+            "woonplaats": ["Losser"] * 3,
+            "addresses": [10, 40, 2],
+            "registered_addresses": [6, 1, 0],
+            "coverage": [0.6, 1 / 40, 0.0],
+            "radius_coverage": [0.8, 0.2, 0.0],
+            "class": ["well covered", "under-covered", "blind"],
+        },
+        index=pd.Index(["BU01680001", "BU01680003", "BU01680009"], name="buurtcode"),
+    )
+
+
+@pytest.fixture
+def streets() -> gpd.GeoDataFrame:
+    """Three street lines: well covered, blind, and a hofje of 2 addresses."""
+    return gpd.GeoDataFrame(
+        {
+            "woonplaats": ["Losser"] * 3,
+            "openbare_ruimte": ["Kerkstraat", "Molenweg", "Hofje"],
+            "buurtcode": ["BU01680001", "BU01680003", "BU01680003"],
+            "addresses": [20, 8, 2],
+            "registered_addresses": [2, 0, 1],
+            "coverage": [0.1, 0.0, 0.5],
+            "radius_coverage": [0.75, 0.25, 1.0],
+            "class": ["well covered", "blind", "well covered"],
+            "telefoon": [PHONE] * 3,
+        },
+        geometry=[
+            shapely.LineString([(X0 + 10, Y0 + 10), (X0 + 400, Y0 + 20)]),
+            shapely.LineString([(X0 + 600, Y0 + 10), (X0 + 900, Y0 + 600)]),
+            shapely.LineString([(X0 + 700, Y0 + 700), (X0 + 720, Y0 + 700)]),
+        ],
+        crs="EPSG:28992",
+    )
+
+
+@pytest.fixture
+def gaps() -> CoverageGaps:
+    """One gap polygon of 5 addresses and 4 scattered uncovered addresses."""
+    areas = gpd.GeoDataFrame(
+        {
+            "gap_id": ["gap-001"],
+            "woonplaats": ["Losser"],
+            "buurtcode": ["BU01680003"],
+            "addresses": [5],
+        },
+        geometry=[_square(1, 1, 200)],
+        crs="EPSG:28992",
+    )
+    scattered = pd.Series({"Losser": 4}, name="scattered_uncovered")
+    return CoverageGaps(areas=areas, scattered=scattered, radius=100.0)
+
+
+@pytest.fixture
+def targets() -> gpd.GeoDataFrame:
+    """Thirty targets with private columns that must not reach the map."""
+    n = 30
+    return gpd.GeoDataFrame(
+        {
+            "rank": np.arange(1, n + 1),
+            "woonplaats": ["Losser"] * n,
+            "openbare_ruimte": [f"Laan {i}" for i in range(n)],
+            "buurtcode": ["BU01680001"] * n,
+            "huisnummers": ["997-999"] * n,
+            "newly_covered": np.linspace(60, 2, n).round().astype(int),
+            "cumulative_radius_coverage": np.linspace(0.5, 0.9, n),
+            "candidate": np.arange(n) + 4_242_000,
+            "canvass": [(1, 2)] * n,
+        },
+        geometry=shapely.points(np.c_[X0 + 10 * np.arange(n), np.full(n, Y0 + 50)]),
+        crs="EPSG:28992",
+    )
+
+
+@pytest.fixture
+def coverage_map(
+    territories, buurten, class_coverage, streets, gaps, targets
+) -> folium.Map:
+    """The coverage map with every layer."""
+    return build_coverage_map(
+        title="Dekking Losser",
+        subtitle="DEMO",
+        buurten=buurten,
+        buurt_coverage=class_coverage,
+        streets=streets,
+        territories=territories,
+        gaps=gaps,
+        targets=targets,
+    )
+
+
+def _legends(m: folium.Map) -> list:
+    """Return the per-layer legends of ``m``."""
+    return [c for c in m._children.values() if type(c).__name__ == "_LayerLegend"]
+
+
+def test_coverage_map_has_five_layers_each_with_a_legend(coverage_map):
+    page = coverage_map.get_root().render()
+
+    names = [LAYER_COVERAGE, LAYER_STREETS, LAYER_GROUPS, LAYER_GAPS, LAYER_TARGETS]
+    for name in names:
+        assert f'"{name}"' in page
+    legends = _legends(coverage_map)
+    assert [legend.layer_name for legend in legends] == names
+    assert all(
+        legend.html.startswith(f"<b>{legend.layer_name}</b>") for legend in legends
+    )
+    assert page.count('map.on("overlayadd"') == 5
+    assert "L.control.layers" in page and "fitBounds" in page
+    assert "Dekking Losser" in page and "DEMO" in page
+
+
+def test_street_and_buurt_layers_are_coloured_by_class_and_masked(coverage_map):
+    layers = _layers(coverage_map)
+    street = _properties(layers[LAYER_STREETS]).set_index("openbare_ruimte")
+    buurt = _properties(layers[LAYER_COVERAGE]).set_index("buurtnaam")
+
+    assert street.loc["Kerkstraat", ["klasse", "bereik", "fill"]].tolist() == [
+        "goed gedekt",
+        "75%",
+        CLASS_COLOURS["well covered"],
+    ]
+    assert street.loc["Molenweg", "klasse"] == "blind"
+    # two addresses: neither class, share nor counts are shown
+    hofje = street.loc["Hofje"]
+    assert hofje[["klasse", "bereik", "dekking"]].tolist() == ["klein aantal"] * 3
+    assert hofje[["adressen", "aangemeld"]].tolist() == ["<3", "<3"]
+    assert hofje["fill"] == NO_COVERAGE_COLOUR
+    assert buurt.loc["Losser-Oost", ["klasse", "dekking", "aangemeld"]].tolist() == [
+        "onvoldoende gedekt",
+        "klein aantal",
+        "<3",
+    ]
+    assert buurt.loc["Verspreide huizen Losser", "fill"] == NO_COVERAGE_COLOUR
+    assert set(street.columns) == {
+        "woonplaats",
+        "klasse",
+        "bereik",
+        "dekking",
+        "aangemeld",
+        "adressen",
+        "fill",
+    }
+
+
+def test_groups_are_hidden_at_first_and_beheerders_unknown(coverage_map):
+    groups = _layers(coverage_map)[LAYER_GROUPS]
+
+    assert groups.show is False
+    assert _properties(groups)["beheerders"].eq("onbekend").all()
+    tooltip = next(
+        c for c in groups._children.values() if isinstance(c, folium.GeoJsonTooltip)
+    )
+    assert tooltip.fields[-1] == "beheerders"
+
+
+def test_beheerder_counts_are_masked(territories):
+    with_admins = territories.assign(beheerders=[2, 4, 0, None, 3])
+
+    m = build_coverage_map(title="x", territories=with_admins)
+
+    shown = _properties(_layers(m)[LAYER_GROUPS]).set_index("group_id")
+    assert shown["beheerders"].tolist() == ["<3", "4", "0", "onbekend", "3"]
+
+
+def test_targets_are_numbered_markers_at_their_street_centroids(coverage_map, targets):
+    group = next(
+        c
+        for c in coverage_map._children.values()
+        if isinstance(c, folium.FeatureGroup) and c.layer_name == LAYER_TARGETS
+    )
+    markers = [c for c in group._children.values() if isinstance(c, folium.Marker)]
+    page = coverage_map.get_root().render()
+
+    assert len(markers) == MAX_MAP_TARGETS < len(targets)
+    ranks = [
+        int(re.search(r">(\d+)<", m.icon.options["html"]).group(1)) for m in markers
+    ]
+    assert ranks == list(range(1, MAX_MAP_TARGETS + 1))
+    expected = targets.head(MAX_MAP_TARGETS).to_crs("EPSG:4326").geometry
+    np.testing.assert_allclose(
+        [m.location for m in markers], np.c_[expected.y, expected.x], atol=1e-6
+    )
+    assert "1. Laan 0, Losser: +60 adressen binnen 100 m" in page
+    # the private columns and the house numbers stay off the map
+    assert "997-999" not in page
+    assert "4242000" not in page
+
+
+def test_gap_layer_counts_and_legend_mentions_scattered(coverage_map):
+    gap = _properties(_layers(coverage_map)[LAYER_GAPS])
+
+    assert gap[["gap_id", "addresses"]].values.tolist() == [["gap-001", "5"]]
+    legend = next(x for x in _legends(coverage_map) if x.layer_name == LAYER_GAPS)
+    assert "Plus 4 verspreide adressen" in legend.html
+
+
+def test_coverage_map_contains_no_phone_number_or_address(coverage_map):
+    page = coverage_map.get_root().render()
+
+    assert not re.search(r"(?<![\d.])06\d{8}(?!\d)", page)
+    assert PHONE not in page and PHONE_INTERNATIONAL not in page
+    assert "Dorpsstraat" not in page and "telefoon" not in page
+
+
+def test_coverage_map_draws_only_the_layers_given(streets):
+    m = build_coverage_map(title="Losser", streets=streets)
+
+    assert list(_layers(m)) == [LAYER_STREETS]
+    assert [legend.layer_name for legend in _legends(m)] == [LAYER_STREETS]
+
+
+def test_coverage_legend_quotes_thresholds_and_radius(streets):
+    thresholds = CoverageThresholds(under=0.2, well=0.6)
+
+    m = build_coverage_map(
+        title="x", streets=streets, radius=150, thresholds=thresholds
+    )
+
+    legend = _legends(m)[0].html
+    assert "minder dan 20%" in legend and "meer dan 60%" in legend
+    assert "binnen 150 m" in legend
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"buurt_coverage": "class_coverage"}, BuurtgroepenError, "needs `buurten`"),
+        ({"streets": "streets_without_class"}, BuurtgroepenError, "'class'"),
+        ({"streets": "streets_without_crs"}, CRSError, "`streets` must be"),
+    ],
+)
+def test_coverage_map_input_errors(request, streets, kwargs, error, match):
+    frames = {
+        "class_coverage": request.getfixturevalue("class_coverage"),
+        "streets_without_class": streets.drop(columns="class"),
+        "streets_without_crs": streets.set_crs(None, allow_override=True),
+    }
+    with pytest.raises(error, match=match):
+        build_coverage_map(title="x", **{k: frames[v] for k, v in kwargs.items()})
+
+
+# ----------------------------------------------------------------- street lines
+
+
+def test_street_lines_draw_each_side_in_number_order():
+    addresses = pd.DataFrame(
+        {
+            "woonplaats": ["Losser"] * 7,
+            "openbare_ruimte": ["Kerkstraat"] * 6 + ["Hofje"],
+            "huisnummer": [5, 1, 3, 2, 4, 6, 1],
+            "x": [X0 + 40, X0, X0 + 20, X0, X0 + 20, X0 + 40, X0 + 500],
+            "y": [Y0, Y0, Y0 + 1, Y0 + 20, Y0 + 20, Y0 + 21, Y0 + 500],
+        }
+    )
+
+    lines = street_lines(addresses, tolerance=0)
+
+    assert lines[["woonplaats", "openbare_ruimte"]].values.tolist() == [
+        ["Losser", "Hofje"],
+        ["Losser", "Kerkstraat"],
+    ]
+    kerk = lines.geometry.iloc[1]
+    assert kerk.geom_type == "MultiLineString"
+    odd, even = kerk.geoms
+    assert [x - X0 for x, _ in odd.coords] == [0, 20, 40]
+    assert [y - Y0 for _, y in even.coords] == [20, 20, 21]
+    # a single building becomes a ring of STREET_RING_M around it
+    hofje = lines.geometry.iloc[0]
+    assert hofje.is_ring
+    assert hofje.distance(shapely.Point(X0 + 500, Y0 + 500)) == pytest.approx(
+        STREET_RING_M, rel=0.05
+    )
+    assert lines.crs == "EPSG:28992"
+
+
+def test_street_lines_of_the_demo_are_one_per_street(demo):
+    lines = street_lines(demo.addresses)
+
+    n_streets = demo.addresses.groupby(["woonplaats", "openbare_ruimte"]).ngroups
+    assert len(lines) == n_streets
+    assert lines.geometry.notna().all() and lines.geometry.is_valid.all()
+    assert set(lines.geom_type) <= {"LineString", "MultiLineString"}
+
+
+# ------------------------------------------------------------------ bar chart
+
+
+def test_bar_chart_draws_two_bars_per_row_with_percentages():
+    before = pd.Series([0.2, 0.5], index=["West", "<Oost>"])
+    after = pd.Series([0.4, np.nan], index=["West", "<Oost>"])
+
+    svg = coverage_bar_chart(before, after, title="Bereik & werving")
+
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "Bereik &amp; werving" in svg and "&lt;Oost&gt;" in svg
+    widths = [
+        float(w)
+        for w in re.findall(r'<rect x="210" y="\d+" width="([\d.]+)" height="12"', svg)
+    ]
+    assert widths == [72.0, 144.0, 180.0, 0.0]
+    assert "20%" in svg and "40%" in svg and ">-<" in svg

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -153,6 +154,8 @@ class PostgresCluster:
         The ``postgres`` server process.
     started_in
         Seconds from ``initdb`` to the first accepted connection.
+    user
+        The database superuser, trusted without a password.
     """
 
     root: Path
@@ -219,31 +222,20 @@ def start_postgres(bindir: Path, *, attempts: int = 3) -> PostgresCluster:
     folder is handed to the ``postgres`` system user (or ``nobody``) and
     ``initdb`` and ``postgres`` run as that user; the test process itself, root,
     can still signal and delete them.
+
+    Known limits: the unix socket path must stay under 107 bytes, so a very long
+    ``$TMPDIR`` breaks the start; a test process killed with SIGKILL leaves the
+    server running and its folder behind (``/tmp/buurtgroepen-pg-*``).
     """
     start = time.perf_counter()
     owner = _unprivileged_owner()
     root = _make_root(owner)
-    process: subprocess.Popen[bytes] | None = None
     try:
         _initdb(bindir, root, owner)
-        for attempt in range(1, attempts + 1):
-            port = free_port()
-            process = _spawn_server(bindir, root, owner, port)
-            if _wait_until_ready(process, root, port):
-                break
-            if attempt == attempts or "already in use" not in _tail(
-                root / "server.log"
-            ):
-                raise InfraError(
-                    f"PostgreSQL did not start on port {port}; server log:\n"
-                    f"{_tail(root / 'server.log')}"
-                )
+        port, process = _start_server(bindir, root, owner, attempts)
     except BaseException:
-        if process is not None:
-            _stop_process(process, signal.SIGINT, PG_STOP_TIMEOUT)
         shutil.rmtree(root, ignore_errors=True)
         raise
-    assert process is not None
 
     cluster = PostgresCluster(root, port, process, time.perf_counter() - start)
     logger.info(
@@ -255,6 +247,29 @@ def start_postgres(bindir: Path, *, attempts: int = 3) -> PostgresCluster:
         owner.pw_name if owner else "current",
     )
     return cluster
+
+
+def _start_server(
+    bindir: Path, root: Path, owner: pwd.struct_passwd | None, attempts: int
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start the server on a free port, retrying when the port was taken."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        process = _spawn_server(bindir, root, owner, port)
+        try:
+            if _wait_until_ready(process, root, port):
+                return port, process
+        except BaseException:
+            _stop_process(process, signal.SIGINT, PG_STOP_TIMEOUT)
+            raise
+
+        # the server exited: retry only when another process took the port
+        if attempt == attempts or "already in use" not in _tail(root / "server.log"):
+            break
+    raise InfraError(
+        f"PostgreSQL exited right after its start on port {port}; server log:\n"
+        f"{_tail(root / 'server.log')}"
+    )
 
 
 def _unprivileged_owner() -> pwd.struct_passwd | None:
@@ -604,8 +619,9 @@ class BrowserSession:
     def page(self) -> Iterator[Page]:
         """A page in a fresh browser context, with ``console_errors`` attached.
 
-        ``page.console_errors`` collects the text of every ``console.error`` call
-        and every uncaught exception (prefixed ``"uncaught: "``), in order.
+        ``page.console_errors`` collects, in order, the text of every
+        ``console.error`` call, every failed resource load (with its URL) and
+        every uncaught exception (prefixed ``"uncaught: "``).
         """
         self._claim_loop()
         context = self.browser.new_context()
@@ -644,10 +660,22 @@ class BrowserSession:
 
 
 def _collect_console_error(errors: list[str]) -> Callable[[Any], None]:
-    """A ``console`` event handler appending the text of error messages."""
+    """A ``console`` event handler appending the text of error messages.
+
+    Chromium reports a failed resource load as a console error without its URL;
+    the URL is appended, and the 404 of the ``/favicon.ico`` that the browser
+    requests on its own (the page did not ask for it) is left out.
+    """
 
     def on_console(message: Any) -> None:
-        if message.type == "error":
-            errors.append(message.text)
+        if message.type != "error":
+            return
+        text = message.text
+        if text.startswith("Failed to load resource"):
+            url = str(message.location.get("url", ""))
+            if urlsplit(url).path == "/favicon.ico":
+                return
+            text = f"{text} ({url})"
+        errors.append(text)
 
     return on_console

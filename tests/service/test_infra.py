@@ -21,6 +21,8 @@ from tests.service.infra import (
     PostgresCluster,
     create_database,
     drop_database,
+    find_pg_bindir,
+    skip_or_fail,
 )
 
 PAGE = """<!doctype html>
@@ -50,6 +52,11 @@ def make_app(events: list[str] | None = None) -> FastAPI:
     def quiet() -> str:
         return PAGE.format(script="")
 
+    @app.get("/broken-image", response_class=HTMLResponse)
+    def broken_image() -> str:
+        # no icon link: the browser asks for /favicon.ico (a 404) on its own
+        return "<!doctype html><title>x</title><img src='/missing.png' alt=''>"
+
     @app.get("/noisy", response_class=HTMLResponse)
     def noisy() -> str:
         return PAGE.format(script="<script>console.error('kapot: 42')</script>")
@@ -64,6 +71,38 @@ def table_names(url: str) -> list[str]:
         return sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+# ------------------------------------------------------------ missing dependencies
+
+
+def test_missing_dependency_skips_locally_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        skip_or_fail(reason)
+    assert str(skipped.value) == reason
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install postgresql"):
+        skip_or_fail(reason)
+
+
+def test_find_pg_bindir_needs_both_server_binaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for folder, names in {"full": ("initdb", "postgres"), "half": ("initdb",)}.items():
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_text("#!/bin/sh\n")
+            (tmp_path / folder / name).chmod(0o755)
+
+    monkeypatch.setenv("PG_BINDIR", str(tmp_path / "full"))
+    assert find_pg_bindir() == tmp_path / "full"
+    monkeypatch.setenv("PG_BINDIR", str(tmp_path / "half"))
+    assert find_pg_bindir() != tmp_path / "half"
 
 
 # --------------------------------------------------------------------- PostgreSQL
@@ -223,13 +262,26 @@ def test_browser_page_collects_console_errors(
     url = live_server(make_app())
 
     browser_page.goto(f"{url}/noisy")
-    browser_page.evaluate("() => setTimeout(() => { throw new Error('oeps'); })")
-    browser_page.wait_for_timeout(100)
+    with browser_page.expect_event("pageerror"):
+        browser_page.evaluate("() => setTimeout(() => { throw new Error('oeps'); })")
 
     assert browser_page.locator("h1").inner_text() == "Buurtpreventie"
     assert browser_page.console_errors[0] == "kapot: 42"
     assert browser_page.console_errors[1].startswith("uncaught: ")
     assert "oeps" in browser_page.console_errors[1]
+
+
+def test_browser_page_reports_failed_loads_but_not_the_implicit_favicon(
+    live_server: Callable[[Any], str], browser_page: Any
+) -> None:
+    url = live_server(make_app())
+
+    browser_page.goto(f"{url}/broken-image")
+    browser_page.wait_for_load_state("load")
+
+    assert len(browser_page.console_errors) == 1
+    assert browser_page.console_errors[0].startswith("Failed to load resource")
+    assert browser_page.console_errors[0].endswith(f"({url}/missing.png)")
 
 
 def test_browser_pages_do_not_share_state(

@@ -1,0 +1,1398 @@
+"""Domain operations of the service: intake, rights of residents, groups, roles.
+
+Four parts:
+
+- the address book: the address register loaded once, and where an address
+  is (:class:`AddressBook`);
+- intake validation: a posted registration becomes an :class:`Intake` or a
+  list of :class:`FieldError` with stable codes (:func:`validate_intake`);
+- operations on the database, each inside the caller's transaction except
+  :func:`register_resident`, which owns its transactions to retry a
+  concurrent duplicate;
+- the group plan: partitioning the stored registrations with
+  :func:`partition.pipeline.run_partition` and storing groups, memberships
+  and territories (:func:`plan_groups`, :func:`apply_plan`).
+
+Nothing here logs or raises with a phone number, a name or a full address;
+log lines carry ids, counts and group ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from partition import io
+from partition.addresses import (
+    Address,
+    normalise_huisletter,
+    normalise_postcode,
+    normalise_toevoeging,
+    parse_address,
+    parse_huisnummer,
+)
+from partition.demo import make_demo_municipality
+from partition.errors import AddressError, BuurtgroepenError
+from partition.geocode import (
+    AMBIGUOUS_TOEVOEGING,
+    EXACT,
+    OUTSIDE_REGISTER,
+    UNMATCHED,
+    RegisterGeocoder,
+)
+from partition.pipeline import run_partition
+from partition.register import prepare_register
+from service import db, texts
+from service.config import Settings, prepare_data_dir
+from service.crypto import Vault, hash_token, load_or_create_key, new_token
+from service.models import (
+    ACTIVE_STATUSES,
+    ASSIGNED,
+    BEHEERDER,
+    END_ERASED,
+    END_LEFT,
+    END_REGROUPED,
+    ERASED,
+    GROUP_FULL,
+    LEFT,
+    NO_GROUP,
+    PERSONAL_COLUMNS,
+    QUEUED,
+    ROLES,
+    STEERING,
+    AuditEntry,
+    Beheerder,
+    Group,
+    Membership,
+    Registration,
+    Task,
+    Territory,
+    User,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+RESIDENT = "resident"
+SYSTEM = "system"
+REMOVE_MEMBER = "remove_member"
+VOORNAAM_MAX_LENGTH = 40
+TEXT_FIELD_MAX_LENGTH = 64
+INTAKE_FIELDS = (
+    "postcode",
+    "huisnummer",
+    "huisletter",
+    "huisnummertoevoeging",
+    "telefoon",
+    "voornaam",
+    "consent",
+    "privacy_version",
+)
+_CONSENT_TEXTS = frozenset({"on", "true", "1", "ja", "yes"})
+_NAME_PUNCTUATION = frozenset(" .'-\u2019")
+_GEOCODER_REASON_CODES = {
+    OUTSIDE_REGISTER: "address_outside",
+    AMBIGUOUS_TOEVOEGING: "address_ambiguous",
+}
+
+
+class StoreError(BuurtgroepenError):
+    """An operation the stored state does not allow (unknown group, bad role)."""
+
+
+# --- address book -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a registered address is, from the address register."""
+
+    address_key: str
+    nummeraanduiding_id: str | None
+    x: float
+    y: float
+    pc4: str
+    woonplaats: str
+    buurtcode: str | None
+    match_quality: str
+
+
+class AddressBook:
+    """The address register of the municipality, loaded once per process.
+
+    Parameters
+    ----------
+    register
+        The register as :func:`partition.register.prepare_register` returns it
+        (``address_key``, address fields, ``woonplaats``, ``x``/``y`` in
+        EPSG:28992 metres, optional ``buurtcode`` and ``nummeraanduiding_id``).
+    source
+        Label of the register for logs (``"demo"`` or a file name).
+    buurten
+        Buurt polygons (``buurtcode``, EPSG:28992) for the partition run, or None.
+
+    Notes
+    -----
+    An exact address key is looked up in a dictionary (microseconds); only the
+    rest goes through :class:`partition.geocode.RegisterGeocoder`, which finds
+    an address given without its only toevoeging and says why the others fail.
+    The geocoder is called under a lock, so one instance serves all threads.
+    """
+
+    def __init__(
+        self,
+        register: gpd.GeoDataFrame,
+        *,
+        source: str,
+        buurten: gpd.GeoDataFrame | None = None,
+    ) -> None:
+        self.register = register
+        self.source = source
+        self.buurten = buurten
+        self._position = {key: i for i, key in enumerate(register["address_key"])}
+        self._geocoder = RegisterGeocoder(register)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.register)
+
+    def locate(self, address: Address) -> Located | str:
+        """The register entry of an address, or an error code of the address.
+
+        Returns
+        -------
+        located
+            The :class:`Located` address, or ``"address_outside"`` (its PC4 is
+            not in the register), ``"address_ambiguous"`` (several addresses
+            fit what was given) or ``"address_unknown"``.
+        """
+        position = self._position.get(address.key)
+        if position is not None:
+            return self._located(position, EXACT)
+
+        frame = pd.DataFrame(
+            {
+                "registration_id": ["intake"],
+                "postcode": [address.postcode],
+                "huisnummer": [address.huisnummer],
+                "huisletter": [address.huisletter],
+                "huisnummertoevoeging": [address.huisnummertoevoeging],
+            }
+        )
+        with self._lock:
+            result = self._geocoder.geocode(frame).iloc[0]
+        if result["match_quality"] == UNMATCHED:
+            reason = str(result["unmatched_reason"])
+            return _GEOCODER_REASON_CODES.get(reason, "address_unknown")
+        return self._located(int(result["address_index"]), str(result["match_quality"]))
+
+    def _located(self, position: int, quality: str) -> Located:
+        """The :class:`Located` of a register row."""
+        row = self.register.iloc[position]
+        return Located(
+            address_key=str(row["address_key"]),
+            nummeraanduiding_id=_text_or_none(row.get("nummeraanduiding_id")),
+            x=float(row["x"]),
+            y=float(row["y"]),
+            pc4=str(row["postcode"])[:4],
+            woonplaats=str(row["woonplaats"]),
+            buurtcode=_text_or_none(row.get("buurtcode")),
+            match_quality=quality,
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def load_address_book(path: Path | None, boundaries: Path | None = None) -> AddressBook:
+    """Load the address register once per process: a file, or the demo (seed 0).
+
+    Parameters
+    ----------
+    path
+        The address register file; None for the generated demo municipality.
+    boundaries
+        Buurt polygons; None takes the demo's own buurten for the demo register
+        and none for a file.
+
+    Raises
+    ------
+    InputFileError
+        For a file that does not meet the data contract.
+    """
+    started = time.perf_counter()
+    buurten = io.read_boundaries(boundaries).get("buurt") if boundaries else None
+    if path is None:
+        municipality = make_demo_municipality(seed=0)
+        register = prepare_register(municipality.addresses, source="demo")
+        source = "demo"
+        buurten = municipality.buurten if buurten is None else buurten
+    else:
+        register = io.read_addresses(path)
+        source = path.name
+    book = AddressBook(register, source=source, buurten=buurten)
+    logger.info(
+        "address register %s loaded: %d addresses%s in %.2f s",
+        source,
+        len(book),
+        f", {len(buurten)} buurten" if buurten is not None else "",
+        time.perf_counter() - started,
+    )
+    return book
+
+
+def _text_or_none(value: object) -> str | None:
+    """A register text value, None when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# --- services ----------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """Everything a request or a command needs: settings, database, keys, register."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    vault: Vault
+    _book: AddressBook | None = field(default=None, repr=False)
+
+    @property
+    def book(self) -> AddressBook:
+        """The address register, loaded on first use (and cached per process)."""
+        if self._book is None:
+            self._book = load_address_book(
+                self.settings.addresses, self.settings.boundaries
+            )
+        return self._book
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+
+def open_services(settings: Settings) -> Services:
+    """Prepare the data directory and the key, connect and migrate the database.
+
+    Raises
+    ------
+    SettingsError
+        For an unusable data directory or key file.
+    """
+    prepare_data_dir(settings)
+    vault = Vault(load_or_create_key(settings))
+    _create_private_sqlite_file(settings)
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    return Services(settings, engine, db.make_sessionmaker(engine), vault)
+
+
+def _create_private_sqlite_file(settings: Settings) -> None:
+    """Create a missing SQLite file with mode 0600 (SQLite copies it to -wal)."""
+    if not settings.is_sqlite:
+        return
+    database = db.make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+
+
+# --- intake validation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a field was refused: the field, a stable code, Dutch text."""
+
+    field: str
+    code: str
+
+    @property
+    def message(self) -> str:
+        """The Dutch message for the resident."""
+        return texts.error_message(self.code)
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON form used in every 422 response."""
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A valid registration, ready to store."""
+
+    located: Located
+    e164: str
+    voornaam: str | None
+    privacy_version: str
+
+
+def validate_intake(
+    data: Mapping[str, object], settings: Settings, book: AddressBook
+) -> Intake | list[FieldError]:
+    """Check a posted registration field by field.
+
+    Parameters
+    ----------
+    data
+        The posted fields (JSON object or form), see :data:`INTAKE_FIELDS`;
+        other keys are ignored and never stored.
+    settings
+        For the privacy version and whether German mobiles are allowed.
+    book
+        The address register to locate the address in.
+
+    Returns
+    -------
+    intake
+        The checked registration, or every field error found (the address is
+        looked up only when its fields are valid).
+    """
+    errors: list[FieldError] = []
+    values = {name: data.get(name) for name in INTAKE_FIELDS}
+    for name in INTAKE_FIELDS:
+        if name == "consent":
+            continue
+        if not _is_text(values[name], allow_int=name == "huisnummer"):
+            errors.append(FieldError(name, "field_type"))
+            values[name] = None
+
+    address = _check_address(values, errors)
+    e164 = _check_phone(values["telefoon"], settings, errors)
+    voornaam = _check_voornaam(values["voornaam"], errors)
+    _check_consent(values["consent"], values["privacy_version"], settings, errors)
+
+    located: Located | None = None
+    if address is not None:
+        found = book.locate(address)
+        if isinstance(found, str):
+            errors.append(
+                FieldError(
+                    "huisnummer" if found == "address_ambiguous" else "postcode", found
+                )
+            )
+        else:
+            located = found
+    if errors or located is None or e164 is None:
+        order = {name: i for i, name in enumerate(("body", *INTAKE_FIELDS))}
+        return sorted(errors, key=lambda error: order.get(error.field, len(order)))
+    return Intake(located, e164, voornaam, settings.privacy_version)
+
+
+def _is_text(value: object, *, allow_int: bool = False) -> bool:
+    """Whether a posted value is absent, a short text, or (if allowed) an int."""
+    if value is None:
+        return True
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and len(value) <= TEXT_FIELD_MAX_LENGTH
+
+
+def _blank(value: object) -> bool:
+    """Whether a value is missing or only white space."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _check_address(
+    values: dict[str, object], errors: list[FieldError]
+) -> Address | None:
+    """Normalise the four address fields with the BAG rules of partition."""
+    before = len(errors)
+    if errors and any(e.field in ("postcode", "huisnummer") for e in errors):
+        return None
+    postcode, number = values["postcode"], values["huisnummer"]
+    letter, addition = values["huisletter"], values["huisnummertoevoeging"]
+    if _blank(postcode):
+        errors.append(FieldError("postcode", "postcode_missing"))
+    else:
+        _collect(errors, "postcode", "postcode_invalid", normalise_postcode, postcode)
+    if _blank(number):
+        errors.append(FieldError("huisnummer", "huisnummer_missing"))
+    else:
+        _collect(errors, "huisnummer", "huisnummer_invalid", parse_huisnummer, number)
+    _collect(errors, "huisletter", "huisletter_invalid", normalise_huisletter, letter)
+    _collect(
+        errors,
+        "huisnummertoevoeging",
+        "toevoeging_invalid",
+        normalise_toevoeging,
+        addition,
+    )
+    if len(errors) > before:
+        return None
+
+    # each part is valid alone; what is left are two places that disagree
+    try:
+        return parse_address(postcode, number, letter, addition)
+    except AddressError as error:
+        conflict = {"huisletter": "huisletter_conflict"}
+        errors.append(
+            FieldError(error.field, conflict.get(error.field, "toevoeging_conflict"))
+        )
+        return None
+
+
+def _collect(
+    errors: list[FieldError],
+    name: str,
+    code: str,
+    check: Callable[[object], object],
+    value: object,
+) -> None:
+    """Run one partition normaliser; record its failure under the right field."""
+    try:
+        check(value)
+    except AddressError as error:
+        if error.field == "huisnummertoevoeging":
+            errors.append(FieldError("huisnummertoevoeging", "toevoeging_invalid"))
+        else:
+            errors.append(FieldError(name, code))
+
+
+def _check_phone(
+    value: object, settings: Settings, errors: list[FieldError]
+) -> str | None:
+    """A mobile number in E.164: Dutch, or German when the setting allows it."""
+    if any(e.field == "telefoon" for e in errors):
+        return None
+    if _blank(value):
+        errors.append(FieldError("telefoon", "telefoon_missing"))
+        return None
+    try:
+        number = phonenumbers.parse(str(value), "NL")
+    except NumberParseException:
+        errors.append(FieldError("telefoon", "telefoon_invalid"))
+        return None
+    if not phonenumbers.is_valid_number(number):
+        errors.append(FieldError("telefoon", "telefoon_invalid"))
+        return None
+
+    region = phonenumbers.region_code_for_number(number)
+    allowed = {"NL", "DE"} if settings.allow_foreign_mobile else {"NL"}
+    if region not in allowed:
+        foreign = "telefoon_foreign_de" if settings.allow_foreign_mobile else ""
+        errors.append(FieldError("telefoon", foreign or "telefoon_foreign"))
+        return None
+    if phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
+        errors.append(FieldError("telefoon", "telefoon_not_mobile"))
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _check_voornaam(value: object, errors: list[FieldError]) -> str | None:
+    """An optional first name: letters with spaces, dots, apostrophes, hyphens."""
+    if any(e.field == "voornaam" for e in errors) or _blank(value):
+        return None
+    name = unicodedata.normalize("NFC", " ".join(str(value).split()))
+    if len(name) > VOORNAAM_MAX_LENGTH:
+        errors.append(FieldError("voornaam", "voornaam_too_long"))
+        return None
+    letters = [char.isalpha() for char in name]
+    if not any(letters) or not all(
+        ok or char in _NAME_PUNCTUATION for ok, char in zip(letters, name, strict=True)
+    ):
+        errors.append(FieldError("voornaam", "voornaam_invalid"))
+        return None
+    return name
+
+
+def _check_consent(
+    consent: object,
+    version: object,
+    settings: Settings,
+    errors: list[FieldError],
+) -> None:
+    """Consent must be given to the privacy statement version now in force."""
+    given = consent is True or (
+        isinstance(consent, str) and consent.strip().lower() in _CONSENT_TEXTS
+    )
+    if not given:
+        errors.append(FieldError("consent", "consent_missing"))
+    if any(e.field == "privacy_version" for e in errors):
+        return
+    if _blank(version):
+        errors.append(FieldError("privacy_version", "privacy_version_missing"))
+    elif str(version).strip() != settings.privacy_version:
+        errors.append(FieldError("privacy_version", "privacy_version_outdated"))
+
+
+# --- registrations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a registration: new (with its token) or the existing one."""
+
+    registration_id: str
+    status: str
+    group_id: str | None
+    created: bool
+    token: str | None
+
+
+def register_resident(services: Services, intake: Intake) -> Outcome:
+    """Store a registration, or return the existing one for the same number+address.
+
+    A duplicate is detected by the keyed hash of the number and the address
+    key; two concurrent identical posts meet at the unique index, and the
+    loser reads the winner's row. A duplicate of a registration that left
+    rejoins it. The new self-service token is returned once and stored hashed.
+    """
+    phone_hmac = services.vault.phone_hash(intake.e164)
+    try:
+        return _store_once(services, intake, phone_hmac)
+    except IntegrityError:
+        # a concurrent post of the same registration won the unique index
+        logger.info("concurrent duplicate registration; reading the stored one")
+    return _store_once(services, intake, phone_hmac)
+
+
+def _store_once(services: Services, intake: Intake, phone_hmac: str) -> Outcome:
+    """One transaction: return the stored duplicate, or insert a new registration."""
+    with services.sessions() as session, session.begin():
+        existing = session.scalars(
+            select(Registration).where(
+                Registration.phone_hmac == phone_hmac,
+                Registration.address_key == intake.located.address_key,
+            )
+        ).first()
+        if existing is not None:
+            return _duplicate(session, services, existing)
+        return _create(session, services, intake, phone_hmac)
+
+
+def _create(
+    session: Session, services: Services, intake: Intake, phone_hmac: str
+) -> Outcome:
+    """Insert a new registration and place it in its group or the queue."""
+    now = utcnow()
+    token = new_token()
+    vault = services.vault
+    located = intake.located
+    registration = Registration(
+        id=uuid.uuid4().hex,
+        created_at=now,
+        status=QUEUED,
+        phone_encrypted=vault.encrypt(intake.e164),
+        phone_hmac=phone_hmac,
+        voornaam_encrypted=vault.encrypt(intake.voornaam) if intake.voornaam else None,
+        address_key=located.address_key,
+        nummeraanduiding_id=located.nummeraanduiding_id,
+        x=located.x,
+        y=located.y,
+        token_hash=hash_token(token),
+        match_quality=located.match_quality,
+        pc4=located.pc4,
+        woonplaats=located.woonplaats,
+        buurtcode=located.buurtcode,
+        consent_at=now,
+        privacy_version=intake.privacy_version,
+    )
+    session.add(registration)
+    session.flush()
+
+    group_id = _place(session, registration, services.settings.max_group_size, now)
+    audit(
+        session,
+        RESIDENT,
+        "registration.create",
+        "registration",
+        registration.id,
+        f"status={registration.status}",
+    )
+    logger.info(
+        "registration %s stored: %s%s",
+        registration.id,
+        registration.status,
+        f" in group {group_id}" if group_id else f" ({registration.queue_reason})",
+    )
+    return Outcome(registration.id, registration.status, group_id, True, token)
+
+
+def _duplicate(session: Session, services: Services, existing: Registration) -> Outcome:
+    """The stored registration for a repeated post; a resident who left rejoins."""
+    if existing.status == LEFT:
+        existing.left_at = None
+        _place(session, existing, services.settings.max_group_size, utcnow())
+        audit(session, RESIDENT, "registration.rejoin", "registration", existing.id)
+    membership = open_membership(session, existing.id)
+    logger.info("registration %s posted again: unchanged", existing.id)
+    return Outcome(
+        existing.id,
+        existing.status,
+        membership.group_id if membership else None,
+        False,
+        None,
+    )
+
+
+def _place(
+    session: Session, registration: Registration, cap: int, now: datetime
+) -> str | None:
+    """Put a registration in the group whose territory holds its address.
+
+    The group row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+    transactions are serialised anyway), so two intakes never both take the
+    last place or the same member number. A full group or an address without
+    a territory queues the registration.
+    """
+    group_id = session.scalar(
+        select(Territory.group_id).where(
+            Territory.address_key == registration.address_key
+        )
+    )
+    group = session.get(Group, group_id, with_for_update=True) if group_id else None
+    if group is None or not group.active:
+        registration.status, registration.queue_reason = QUEUED, NO_GROUP
+        return None
+    if group_size(session, group.id) >= cap:
+        registration.status, registration.queue_reason = QUEUED, GROUP_FULL
+        return None
+
+    group.last_member_number += 1
+    session.add(
+        Membership(
+            registration_id=registration.id,
+            group_id=group.id,
+            member_number=group.last_member_number,
+            started_at=now,
+        )
+    )
+    registration.status, registration.queue_reason = ASSIGNED, None
+    return group.id
+
+
+def group_size(session: Session, group_id: str) -> int:
+    """Number of open memberships of a group."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.group_id == group_id, Membership.ended_at.is_(None))
+        )
+        or 0
+    )
+
+
+def was_member(session: Session, registration_id: str) -> bool:
+    """Whether a registration was ever in a group (so a beheerder has its number)."""
+    found = session.scalar(
+        select(Membership.id)
+        .where(Membership.registration_id == registration_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+def open_membership(session: Session, registration_id: str) -> Membership | None:
+    """The current membership of a registration, if it is in a group."""
+    return session.scalars(
+        select(Membership).where(
+            Membership.registration_id == registration_id,
+            Membership.ended_at.is_(None),
+        )
+    ).first()
+
+
+def find_by_token(session: Session, token: str) -> Registration | None:
+    """The registration of a self-service token (never an erased one)."""
+    if not token:
+        return None
+    return session.scalars(
+        select(Registration).where(
+            Registration.token_hash == hash_token(token),
+            Registration.status != ERASED,
+        )
+    ).first()
+
+
+def describe_registration(
+    session: Session, vault: Vault, registration: Registration
+) -> dict[str, object]:
+    """Everything held about a resident, for the right of access (AVG art. 15).
+
+    Includes the decrypted number and name, the address and its point, the
+    consent, every membership, and when the member list of their group was read
+    by a beheerder while they were in it. Writes the read to the audit log.
+    """
+    memberships = session.scalars(
+        select(Membership)
+        .where(Membership.registration_id == registration.id)
+        .order_by(Membership.started_at)
+    ).all()
+    current = next((m for m in memberships if m.ended_at is None), None)
+    audit(session, RESIDENT, "registration.read", "registration", registration.id)
+    return {
+        "registration_id": registration.id,
+        "status": registration.status,
+        "queue_reason": registration.queue_reason,
+        "group_id": current.group_id if current else None,
+        "created_at": _iso(registration.created_at),
+        "telefoon": _decrypt(vault, registration.phone_encrypted),
+        "voornaam": _decrypt(vault, registration.voornaam_encrypted),
+        "address": _address_of(registration),
+        "consent": {
+            "given_at": _iso(registration.consent_at),
+            "privacy_version": registration.privacy_version,
+        },
+        "left_at": _iso(registration.left_at),
+        "memberships": [_membership_dict(m) for m in memberships],
+        "member_list_reads": _reads_during(session, memberships),
+        "recipients": (
+            "De beheerder(s) van uw groep zien uw voornaam en mobiele nummer en "
+            "zetten u in de WhatsApp-groep; de leden van die groep zien uw "
+            "nummer in WhatsApp. De stuurgroep ziet alleen aantallen."
+        ),
+    }
+
+
+def _address_of(registration: Registration) -> dict[str, object] | None:
+    """The stored address fields and point of a registration."""
+    if registration.address_key is None:
+        return None
+    postcode, number, letter, addition = registration.address_key.split("|")
+    return {
+        "postcode": postcode,
+        "huisnummer": int(number),
+        "huisletter": letter,
+        "huisnummertoevoeging": addition,
+        "nummeraanduiding_id": registration.nummeraanduiding_id,
+        "woonplaats": registration.woonplaats,
+        "buurtcode": registration.buurtcode,
+        "x": registration.x,
+        "y": registration.y,
+        "crs": "EPSG:28992",
+        "match_quality": registration.match_quality,
+    }
+
+
+def _membership_dict(membership: Membership) -> dict[str, object]:
+    """One membership for the resident's access request."""
+    return {
+        "group_id": membership.group_id,
+        "member_number": membership.member_number,
+        "started_at": _iso(membership.started_at),
+        "ended_at": _iso(membership.ended_at),
+        "end_reason": membership.end_reason,
+    }
+
+
+def _reads_during(
+    session: Session, memberships: Iterable[Membership]
+) -> list[dict[str, object]]:
+    """Reads of a group's member list while the resident was a member."""
+    reads: list[dict[str, object]] = []
+    for membership in memberships:
+        query = select(AuditEntry).where(
+            AuditEntry.object_type == "group",
+            AuditEntry.object_id == membership.group_id,
+            AuditEntry.action.in_(("members.read", "members.vcard")),
+            AuditEntry.at >= membership.started_at,
+        )
+        if membership.ended_at is not None:
+            query = query.where(AuditEntry.at <= membership.ended_at)
+        for entry in session.scalars(query.order_by(AuditEntry.at)):
+            reads.append(
+                {"at": _iso(entry.at), "action": entry.action, "by": "beheerder"}
+            )
+    return reads
+
+
+def leave(session: Session, registration: Registration, actor: str) -> bool:
+    """End a registration's membership; the data is kept until ``purge``.
+
+    Returns
+    -------
+    changed
+        False when the registration had already left or was erased.
+    """
+    if registration.status in (LEFT, ERASED):
+        return False
+    now = utcnow()
+    _end_membership(session, registration, END_LEFT, now)
+    registration.status, registration.queue_reason = LEFT, None
+    registration.left_at = now
+    audit(session, actor, "registration.leave", "registration", registration.id)
+    logger.info("registration %s left", registration.id)
+    return True
+
+
+def erase(session: Session, registration: Registration, actor: str) -> bool:
+    """Erase a registration's personal data at once (AVG art. 17).
+
+    Nulls every column of :data:`service.models.PERSONAL_COLUMNS` (number,
+    keyed hash, name, exact address, point, token), ends the membership and
+    leaves the beheerder a task that names the member by number only. Kept:
+    the id, status, PC4, woonplaats, buurtcode, match quality, the dates and
+    the privacy version consented to: anonymised counts.
+
+    Returns
+    -------
+    changed
+        False when the registration was already erased.
+    """
+    if registration.status == ERASED:
+        return False
+    now = utcnow()
+    _end_membership(session, registration, END_ERASED, now)
+    for column in PERSONAL_COLUMNS:
+        setattr(registration, column, None)
+    registration.status, registration.queue_reason = ERASED, None
+    registration.erased_at = now
+    audit(session, actor, "registration.erase", "registration", registration.id)
+    logger.info("registration %s erased", registration.id)
+    return True
+
+
+def _end_membership(
+    session: Session, registration: Registration, reason: str, now: datetime
+) -> None:
+    """Close the open membership, if any, and task the beheerder with the removal."""
+    membership = open_membership(session, registration.id)
+    if membership is None:
+        return
+    membership.ended_at, membership.end_reason = now, reason
+    _removal_task(session, membership.group_id, membership.member_number, reason, now)
+
+
+def _removal_task(
+    session: Session, group_id: str, member_number: int, reason: str, now: datetime
+) -> None:
+    """A task for the group's beheerder to remove a member from WhatsApp."""
+    session.add(
+        Task(
+            group_id=group_id,
+            kind=REMOVE_MEMBER,
+            member_number=member_number,
+            reason=reason,
+            created_at=now,
+        )
+    )
+
+
+def purge(session: Session, days: int) -> dict[str, int]:
+    """Erase residents who left more than ``days`` days ago; drop old done tasks.
+
+    Idempotent, so safe to run daily: a second run finds nothing left to do.
+
+    Returns
+    -------
+    counts
+        ``erased`` registrations and deleted ``tasks``.
+    """
+    cutoff = utcnow() - timedelta(days=days)
+    gone = session.scalars(
+        select(Registration).where(
+            Registration.status == LEFT, Registration.left_at < cutoff
+        )
+    ).all()
+    erased = sum(erase(session, registration, SYSTEM) for registration in gone)
+    tasks = session.execute(
+        delete(Task).where(Task.done_at.is_not(None), Task.done_at < cutoff)
+    ).rowcount
+    counts = {"erased": erased, "tasks": int(tasks or 0)}
+    audit(
+        session,
+        SYSTEM,
+        "purge",
+        "registrations",
+        f"older_than={days}d",
+        f"erased={counts['erased']},tasks={counts['tasks']}",
+    )
+    logger.info(
+        "purge: erased %d registrations that left over %d days ago, deleted %d "
+        "done tasks",
+        counts["erased"],
+        days,
+        counts["tasks"],
+    )
+    return counts
+
+
+# --- groups, members, tasks ---------------------------------------------------------
+
+
+def group_exists(session: Session, group_id: str) -> bool:
+    """Whether a group of that id exists (active or not)."""
+    return session.get(Group, group_id) is not None
+
+
+def group_members(
+    session: Session, vault: Vault, group_id: str
+) -> list[dict[str, object]]:
+    """The current members of a group with number and name, by member number."""
+    rows = session.execute(
+        select(Membership, Registration)
+        .join(Registration, Registration.id == Membership.registration_id)
+        .where(Membership.group_id == group_id, Membership.ended_at.is_(None))
+        .order_by(Membership.member_number)
+    ).all()
+    return [
+        {
+            "member_number": membership.member_number,
+            "label": texts.member_label(group_id, membership.member_number),
+            "voornaam": _decrypt(vault, registration.voornaam_encrypted),
+            "telefoon": _decrypt(vault, registration.phone_encrypted),
+            "woonplaats": registration.woonplaats,
+            "since": _iso(membership.started_at),
+        }
+        for membership, registration in rows
+    ]
+
+
+def group_overview(
+    session: Session, group_ids: Iterable[str] | None = None
+) -> list[dict[str, object]]:
+    """Sizes and coverage per active group, for the steering group: no person.
+
+    ``coverage`` is the share of the addresses in the group's territory with at
+    least one member.
+    """
+    query = select(Group).where(Group.active.is_(True)).order_by(Group.id)
+    if group_ids is not None:
+        query = query.where(Group.id.in_(list(group_ids)))
+    groups = session.scalars(query).all()
+
+    open_members = Membership.ended_at.is_(None)
+    sizes = _counts(
+        session,
+        select(Membership.group_id, func.count())
+        .where(open_members)
+        .group_by(Membership.group_id),
+    )
+    addresses = _counts(
+        session, select(Territory.group_id, func.count()).group_by(Territory.group_id)
+    )
+    registered = _counts(
+        session,
+        select(Membership.group_id, func.count(func.distinct(Registration.address_key)))
+        .join(Registration, Registration.id == Membership.registration_id)
+        .where(open_members)
+        .group_by(Membership.group_id),
+    )
+    tasks = _counts(
+        session,
+        select(Task.group_id, func.count())
+        .where(Task.done_at.is_(None))
+        .group_by(Task.group_id),
+    )
+    return [
+        {
+            "group_id": group.id,
+            "woonplaats": group.woonplaats,
+            "size": sizes.get(group.id, 0),
+            "territory_addresses": addresses.get(group.id, 0),
+            "registered_addresses": registered.get(group.id, 0),
+            "coverage": round(registered.get(group.id, 0) / addresses[group.id], 4)
+            if addresses.get(group.id)
+            else None,
+            "open_tasks": tasks.get(group.id, 0),
+        }
+        for group in groups
+    ]
+
+
+def _counts(session: Session, query: object) -> dict[str, int]:
+    """A ``(key, count)`` query as a dictionary."""
+    return {str(key): int(count) for key, count in session.execute(query)}  # type: ignore[call-overload]
+
+
+def stats(session: Session) -> dict[str, int]:
+    """Counts for the steering group: registrations by status, groups, tasks.
+
+    ``registrations`` counts every registration received, erased ones included
+    (they stay as anonymous stubs); ``geocoded`` those placed on an address.
+    """
+    by_status = _counts(
+        session,
+        select(Registration.status, func.count()).group_by(Registration.status),
+    )
+    geocoded = session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.match_quality != UNMATCHED)
+    )
+    groups = session.scalar(
+        select(func.count()).select_from(Group).where(Group.active.is_(True))
+    )
+    tasks_open = session.scalar(
+        select(func.count()).select_from(Task).where(Task.done_at.is_(None))
+    )
+    return {
+        "registrations": sum(by_status.values()),
+        "geocoded": int(geocoded or 0),
+        "assigned": by_status.get(ASSIGNED, 0),
+        "queued": by_status.get(QUEUED, 0),
+        "left": by_status.get(LEFT, 0),
+        "erased": by_status.get(ERASED, 0),
+        "groups": int(groups or 0),
+        "tasks_open": int(tasks_open or 0),
+    }
+
+
+def group_tasks(
+    session: Session, group_id: str, *, include_done: bool = False
+) -> list[dict[str, object]]:
+    """The tasks of a group, open ones first, oldest first."""
+    query = select(Task).where(Task.group_id == group_id)
+    if not include_done:
+        query = query.where(Task.done_at.is_(None))
+    tasks = session.scalars(query.order_by(Task.done_at.is_not(None), Task.id)).all()
+    return [task_dict(task) for task in tasks]
+
+
+def task_dict(task: Task) -> dict[str, object]:
+    """A task as JSON, with its Dutch instruction."""
+    return {
+        "task_id": task.id,
+        "group_id": task.group_id,
+        "kind": task.kind,
+        "member_number": task.member_number,
+        "reason": task.reason,
+        "text": texts.removal_task_text(task.group_id, task.member_number),
+        "created_at": _iso(task.created_at),
+        "done_at": _iso(task.done_at),
+    }
+
+
+def complete_task(
+    session: Session, group_id: str, task_id: int, user_id: int
+) -> dict[str, object] | None:
+    """Mark a task of a group done; None when the group has no such task."""
+    task = session.get(Task, task_id)
+    if task is None or task.group_id != group_id:
+        return None
+    if task.done_at is None:
+        task.done_at, task.done_by = utcnow(), user_id
+        audit(session, f"user:{user_id}", "task.done", "task", str(task.id))
+    return task_dict(task)
+
+
+# --- users and tokens ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserPrincipal:
+    """An authenticated steering or beheerder user."""
+
+    user_id: int
+    role: str
+    group_ids: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        """How this user appears in the audit log."""
+        return f"user:{self.user_id}"
+
+
+def add_user(
+    session: Session, role: str, group_id: str | None, name: str | None
+) -> tuple[int, str]:
+    """Create a user and return its id and its token (shown once, stored hashed).
+
+    Raises
+    ------
+    StoreError
+        For an unknown role, a beheerder without an existing group, or a
+        steering user given a group.
+    """
+    if role not in ROLES:
+        msg = f"`--role` must be one of {', '.join(ROLES)}; got another value."
+        raise StoreError(msg)
+    if role == BEHEERDER and not group_id:
+        raise StoreError("`--group` is required for a beheerder; give the group id.")
+    if role == STEERING and group_id:
+        msg = "`--group` is only for beheerders; a steering user sees all groups."
+        raise StoreError(msg)
+    if group_id and not group_exists(session, group_id):
+        known = session.scalars(select(Group.id).order_by(Group.id)).all()
+        hint = f" (known: {', '.join(known[:10])}{'...' if len(known) > 10 else ''})"
+        msg = (
+            f"group `{group_id}` does not exist{hint if known else ''}; run "
+            "`buurtgroepen groups init` first or check the id."
+        )
+        raise StoreError(msg)
+
+    now = utcnow()
+    token = new_token()
+    user = User(
+        role=role, name=name or None, token_hash=hash_token(token), created_at=now
+    )
+    session.add(user)
+    session.flush()
+    if group_id:
+        session.add(Beheerder(user_id=user.id, group_id=group_id, since=now))
+    audit(session, SYSTEM, "user.add", "user", str(user.id), f"role={role}")
+    logger.info("user %d added with role %s", user.id, role)
+    return user.id, token
+
+
+def revoke_user(session: Session, user_id: int) -> bool:
+    """Revoke a user's token; False when there is no such active user."""
+    user = session.get(User, user_id)
+    if user is None or user.revoked_at is not None:
+        return False
+    user.revoked_at = utcnow()
+    audit(session, SYSTEM, "user.revoke", "user", str(user_id))
+    return True
+
+
+def authenticate_user(session: Session, token: str) -> UserPrincipal | None:
+    """The active user of a bearer token, with the groups a beheerder manages."""
+    user = session.scalars(
+        select(User).where(
+            User.token_hash == hash_token(token), User.revoked_at.is_(None)
+        )
+    ).first()
+    if user is None:
+        return None
+    groups = session.scalars(
+        select(Beheerder.group_id).where(Beheerder.user_id == user.id)
+    ).all()
+    return UserPrincipal(user.id, user.role, frozenset(groups))
+
+
+# --- group plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """Groups and the group of every register address, from one partition run."""
+
+    groups: dict[str, str]  # group_id -> woonplaats
+    territory: dict[str, str]  # address_key -> group_id
+
+
+def active_address_keys(session: Session) -> list[str]:
+    """The address key of every active registration (repeats for households)."""
+    return list(
+        session.scalars(
+            select(Registration.address_key)
+            .where(Registration.status.in_(ACTIVE_STATUSES))
+            .order_by(Registration.id)
+        )
+    )
+
+
+def plan_groups(book: AddressBook, address_keys: list[str], max_size: int) -> GroupPlan:
+    """Partition registrations (by address key) into capped groups with territories.
+
+    Parameters
+    ----------
+    book
+        The address register.
+    address_keys
+        One key per registration; a household appears once per registration,
+        so the cap counts people, not addresses.
+    max_size
+        The cap on members per group.
+
+    Raises
+    ------
+    StoreError
+        When there is no registration to partition.
+    """
+    if not address_keys:
+        msg = (
+            "there are no active registrations to partition; groups are made "
+            "from registrations, so wait for the first sign-ups."
+        )
+        raise StoreError(msg)
+    parts = [key.split("|") for key in address_keys]
+    frame = pd.DataFrame(
+        {
+            "registration_id": [f"r{i}" for i in range(len(parts))],
+            "postcode": [p[0] for p in parts],
+            "huisnummer": [int(p[1]) for p in parts],
+            "huisletter": [p[2] for p in parts],
+            "huisnummertoevoeging": [p[3] for p in parts],
+        }
+    )
+    result = run_partition(
+        book.register, frame, buurten=book.buurten, max_size=max_size
+    )
+    territory = pd.Series(
+        result.address_groups.to_numpy(), index=result.addresses["address_key"]
+    ).dropna()
+    groups = dict(
+        zip(result.groups["group_id"], result.groups["woonplaats"], strict=True)
+    )
+    return GroupPlan(
+        groups={str(k): str(v) for k, v in groups.items()},
+        territory={str(k): str(v) for k, v in territory.items()},
+    )
+
+
+def check_replace(session: Session, *, replace: bool) -> None:
+    """Refuse to partition again over existing groups unless asked to.
+
+    Raises
+    ------
+    StoreError
+        When groups exist and ``replace`` is False.
+    """
+    existing = session.scalar(select(func.count()).select_from(Group)) or 0
+    if existing and not replace:
+        msg = (
+            f"{existing} groups exist already; pass `--replace` to partition "
+            "again (members who move get a new group and their old beheerder a "
+            "removal task)."
+        )
+        raise StoreError(msg)
+
+
+def apply_plan(session: Session, plan: GroupPlan, *, replace: bool) -> dict[str, int]:
+    """Store a group plan: groups, territories, and memberships of registrations.
+
+    Members whose group stays keep their membership and member number; members
+    that move get a new membership, and their old group's beheerder a removal
+    task. Groups absent from the plan are deactivated.
+
+    Raises
+    ------
+    StoreError
+        When groups exist already and ``replace`` is False.
+    """
+    check_replace(session, replace=replace)
+    now = utcnow()
+    existing = {g.id: g for g in session.scalars(select(Group))}
+
+    for group_id, woonplaats in plan.groups.items():
+        group = existing.get(group_id)
+        if group is None:
+            session.add(
+                Group(
+                    id=group_id,
+                    woonplaats=woonplaats,
+                    created_at=now,
+                    active=True,
+                    last_member_number=0,
+                )
+            )
+        else:
+            group.woonplaats, group.active = woonplaats, True
+    for group_id, group in existing.items():
+        if group_id not in plan.groups:
+            group.active = False
+    session.flush()
+
+    session.execute(delete(Territory))
+    rows = [{"address_key": k, "group_id": g} for k, g in plan.territory.items()]
+    if rows:
+        session.execute(insert(Territory), rows)
+
+    counts = _regroup(session, plan, now)
+    counts["groups"] = len(plan.groups)
+    counts["territory_addresses"] = len(rows)
+    audit(
+        session,
+        SYSTEM,
+        "groups.init",
+        "groups",
+        f"{len(plan.groups)}",
+        ",".join(f"{k}={v}" for k, v in counts.items()),
+    )
+    logger.info(
+        "stored %d groups over %d addresses: %d members placed, %d moved, %d queued",
+        counts["groups"],
+        counts["territory_addresses"],
+        counts["placed"],
+        counts["moved"],
+        counts["queued"],
+    )
+    return counts
+
+
+def _regroup(session: Session, plan: GroupPlan, now: datetime) -> dict[str, int]:
+    """Move every active registration to its group in the plan."""
+    counts = {"placed": 0, "moved": 0, "kept": 0, "queued": 0}
+    groups = {g.id: g for g in session.scalars(select(Group))}
+    registrations = session.scalars(
+        select(Registration)
+        .where(Registration.status.in_(ACTIVE_STATUSES))
+        .order_by(Registration.created_at, Registration.id)
+    ).all()
+    for registration in registrations:
+        target = plan.territory.get(registration.address_key or "")
+        current = open_membership(session, registration.id)
+        if current is not None and current.group_id == target:
+            counts["kept"] += 1
+            continue
+        if current is not None:
+            current.ended_at, current.end_reason = now, END_REGROUPED
+            _removal_task(
+                session, current.group_id, current.member_number, END_REGROUPED, now
+            )
+        if target is None:
+            registration.status, registration.queue_reason = QUEUED, NO_GROUP
+            counts["queued"] += 1
+            continue
+        group = groups[target]
+        group.last_member_number += 1
+        session.add(
+            Membership(
+                registration_id=registration.id,
+                group_id=target,
+                member_number=group.last_member_number,
+                started_at=now,
+            )
+        )
+        registration.status, registration.queue_reason = ASSIGNED, None
+        counts["moved" if current is not None else "placed"] += 1
+    return counts
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: str | None = None,
+) -> None:
+    """Write one audit entry: who, what, which object, when; never the data."""
+    session.add(
+        AuditEntry(
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+        )
+    )
+
+
+def _decrypt(vault: Vault, value: str | None) -> str | None:
+    """Decrypt a stored value; None stays None."""
+    return vault.decrypt(value) if value is not None else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 (UTC, seconds), or None."""
+    return value.isoformat(timespec="seconds") if value is not None else None
