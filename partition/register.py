@@ -156,3 +156,15 @@ def _normalise(path: object, frame: pd.DataFrame) -> pd.DataFrame:
         row = None if exc.row is None else exc.row + 1
         raise InputFileError(path, exc.reason, row=row, field=exc.field) from exc
     return normalised
+
+
+def source_label(register: pd.DataFrame) -> str | None:
+    """The register's own ``bron`` label (the demo's "generated" notice), if any.
+
+    Generated data carries its label in a ``bron`` column so every map made from
+    it says so, whichever command made the map.
+    """
+    if "bron" not in register.columns:
+        return None
+    labels = register["bron"].dropna().astype(str).unique()
+    return "; ".join(sorted(labels)) or None

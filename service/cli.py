@@ -108,7 +108,10 @@ def demo(
             target_fill=target_fill,
             within=within,
         )
-        _print_summary(summary, out)
+        _print_summary(summary, out, done=False)
+        typer.echo("coverage (straight-line radius, RD New):")
+        _print_coverage(summary["coverage"])
+        typer.echo(f"outputs written to {out.resolve()}")
 
     _run(body)
 
@@ -212,6 +215,44 @@ def rebalance(
             f"{summary['dissolved_groups']}; largest group "
             f"{summary['max_group_size']} (cap {max_size})"
         )
+        typer.echo(f"outputs written to {out.resolve()}")
+
+    _run(body)
+
+
+@app.command()
+def coverage(
+    addresses: AddressesOpt,
+    registrations: RegistrationsOpt,
+    out: OutOpt,
+    assignments: Annotated[
+        Path | None,
+        typer.Option("--assignments", help="assignments.csv, for group layers."),
+    ] = None,
+    boundaries: BoundariesOpt = None,
+    radius: Annotated[
+        float,
+        typer.Option("--radius", help="Reach of a registration, metres (straight)."),
+    ] = 100.0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Most recruitment targets.")
+    ] = None,
+) -> None:
+    """Coverage per street and buurt, gaps, recruitment targets and the map."""
+
+    def body() -> None:
+        from service import coverage_job
+
+        summary = coverage_job.coverage(
+            addresses,
+            registrations,
+            out,
+            assignments=assignments,
+            boundaries=boundaries,
+            radius=radius,
+            limit=limit,
+        )
+        _print_coverage(summary)
         typer.echo(f"outputs written to {out.resolve()}")
 
     _run(body)
@@ -396,7 +437,24 @@ def _open_services() -> Services:
     return store.open_services(load_settings())
 
 
-def _print_summary(summary: dict, out: Path) -> None:
+def _print_coverage(summary: dict) -> None:
+    """Print the coverage figures the steering group reads first, with units."""
+    radius = f"{summary['radius_m']:g} m"
+    lines = [
+        f"addresses            {summary['addresses']:>8,}  (residential)",
+        f"registered           {summary['registered_addresses']:>8,}  "
+        f"({summary['coverage']:.1%} of addresses)",
+        f"within {radius:<13} {summary['radius_covered_addresses']:>8,}  "
+        f"({summary['radius_coverage']:.1%} of addresses)",
+        f"gaps                 {summary['gaps']:>8,}  areas with "
+        f"{summary['gap_addresses']:,} addresses beyond {radius}",
+        f"recruitment targets  {summary['recruitment_targets']:>8,}  "
+        f"(would bring {summary['radius_coverage_after_targets']:.1%} within {radius})",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def _print_summary(summary: dict, out: Path, *, done: bool = True) -> None:
     """Print the figures a steering group asks for first, and where the files are."""
     sizes = summary["group_size"]
     lines = [
@@ -411,4 +469,5 @@ def _print_summary(summary: dict, out: Path) -> None:
         + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()),
     ]
     typer.echo("\n".join(lines))
-    typer.echo(f"outputs written to {out.resolve()}")
+    if done:
+        typer.echo(f"outputs written to {out.resolve()}")

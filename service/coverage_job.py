@@ -28,7 +28,6 @@ from typing import Any
 
 import folium
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from partition import io
@@ -43,7 +42,6 @@ from partition.coverage import (
     coverage_report,
     territory_postcodes,
 )
-from partition.errors import InputFileError
 from partition.gaps import GAP_COLUMNS, CoverageGaps, coverage_gaps
 from partition.geocode import RegisterGeocoder
 from partition.maps import build_coverage_map, street_lines
@@ -53,12 +51,11 @@ from partition.recruit import (
     canvass_sheets,
     recruitment_targets,
 )
-from partition.register import require_columns, require_values
+from partition.register import source_label
 from partition.territories import assign_addresses, territory_polygons
 
 logger = logging.getLogger(__name__)
 
-ASSIGNMENT_REQUIRED = ("registration_id", "group_id")
 #: Heading of the door-to-door sheets (Dutch, for the canvassing volunteers).
 SHEET_TITLE = "Werving buurtpreventie"
 
@@ -357,7 +354,7 @@ def coverage(
     register = io.read_addresses(addresses)
     people = io.read_registrations(registrations)
     layers = io.read_boundaries(boundaries) if boundaries else {}
-    grouped = read_assignments(assignments) if assignments else None
+    grouped = io.read_assignments(assignments) if assignments else None
 
     run = run_coverage(
         register,
@@ -369,37 +366,8 @@ def coverage(
         limit=limit,
         within=within,
     )
-    write_coverage_outputs(run, out, subtitle=subtitle or _source_label(register))
+    write_coverage_outputs(run, out, subtitle=subtitle or source_label(register))
     return run.summary
-
-
-def read_assignments(path: Path) -> pd.DataFrame:
-    """Read an ``assignments.csv``: ``registration_id`` and ``group_id`` as text.
-
-    Raises
-    ------
-    InputFileError
-        For a missing file or column, a missing value or a repeated
-        ``registration_id``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        msg = f"not a readable UTF-8 CSV file ({type(exc).__name__})"
-        raise InputFileError(path, msg) from exc
-    require_columns(path, frame, ASSIGNMENT_REQUIRED)
-    for column in ASSIGNMENT_REQUIRED:
-        frame[column] = frame[column].astype("string").str.strip()
-        require_values(path, frame, column)
-    repeated = frame["registration_id"].duplicated().to_numpy()
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0]) + 1
-        msg = "this `registration_id` is assigned twice; keep one group per row"
-        raise InputFileError(path, msg, row=row, field="registration_id")
-    return frame
 
 
 def _street_frame(report: CoverageReport) -> gpd.GeoDataFrame:
@@ -507,11 +475,3 @@ def _title(run: CoverageRun) -> str:
     if share is None:
         return f"Dekking buurtpreventie (binnen {radius})"
     return f"Dekking buurtpreventie: {share:.0%} van de adressen binnen {radius}"
-
-
-def _source_label(register: pd.DataFrame) -> str | None:
-    """The register's own ``bron`` label (the demo's "generated" notice), if any."""
-    if "bron" not in register.columns:
-        return None
-    labels = register["bron"].dropna().astype(str).unique()
-    return "; ".join(sorted(labels)) or None

@@ -20,7 +20,9 @@ from partition.maps import build_partition_map
 from partition.pipeline import ASSIGNMENT_COLUMNS, PartitionResult, run_partition
 from partition.rebalance import RebalancePlan
 from partition.rebalance import rebalance as rebalance_groups
+from partition.register import source_label
 from partition.territories import assign_addresses
+from service import coverage_job
 
 GEOCODED_COLUMNS = [
     "registration_id",
@@ -65,19 +67,11 @@ def partition(
         seed=seed,
     )
     title = f"Buurtpreventiegroepen - {len(result.groups)} groepen"
-    subtitle = subtitle or _source_label(register)
+    subtitle = subtitle or source_label(register)
     write_partition_outputs(
         result, out, buurten=buurten, title=title, subtitle=subtitle
     )
     return result.summary
-
-
-def _source_label(register: gpd.GeoDataFrame) -> str | None:
-    """The register's own ``bron`` label (the demo's "generated" notice), if any."""
-    if "bron" not in register.columns:
-        return None
-    labels = register["bron"].dropna().astype(str).unique()
-    return "; ".join(sorted(labels)) or None
 
 
 def write_partition_outputs(
@@ -132,7 +126,7 @@ def demo(
     target_fill: float = 0.9,
     within: str = "woonplaats",
 ) -> dict:
-    """Generate the demo municipality into ``out/input`` and partition it.
+    """Generate the demo municipality into ``out/input``, partition it, map coverage.
 
     With ``boundaries`` (and optionally ``wijken``) the generated addresses are
     placed inside those real polygons. The inputs are written first and read back
@@ -158,7 +152,7 @@ def demo(
             "buurten.geojson": io.geojson_writer(layer),
         },
     )
-    return partition(
+    summary = partition(
         inputs / "addresses.csv",
         inputs / "registrations.csv",
         out,
@@ -168,6 +162,17 @@ def demo(
         within=within,
         seed=seed,
     )
+
+    # the steering group's coverage map and recruitment list of the same run
+    summary["coverage"] = coverage_job.coverage(
+        inputs / "addresses.csv",
+        inputs / "registrations.csv",
+        out,
+        assignments=out / "assignments.csv",
+        boundaries=inputs / "buurten.geojson",
+        within=within,
+    )
+    return summary
 
 
 def rebalance(

@@ -63,6 +63,25 @@ def test_demo_writes_the_four_outputs_and_prints_the_summary(tmp_path: Path) -> 
 
     summary = check_partition_outputs(out, 50)
     assert summary["addresses"] == 10_000
+    recruitment = pd.read_csv(out / "recruitment.csv")
+    assert list(recruitment.columns) == [
+        "rank",
+        "woonplaats",
+        "openbare_ruimte",
+        "buurtcode",
+        "huisnummers",
+        "newly_covered",
+        "cumulative_radius_coverage",
+    ]
+    assert recruitment["cumulative_radius_coverage"].is_monotonic_increasing
+    coverage = pd.read_csv(out / "coverage.csv")
+    assert set(coverage["class"]) <= {
+        "blind",
+        "under-covered",
+        "covered",
+        "well covered",
+    }
+    assert (out / "coverage.html").stat().st_size > 0
     assert summary["registrations"] == 460
     assert summary["unmatched"] == sum(summary["unmatched_reasons"].values())
     assert set(summary["seconds"]) >= {"geocode", "partition", "territories"}
@@ -396,3 +415,31 @@ def test_rebalance_with_a_bad_assignments_file_exits_2(
     assert result.exit_code == 2
     assert "row 2, field `registration_id`" in result.output
     assert not out.exists()
+
+
+def test_coverage_command_writes_its_outputs(demo_inputs: Path, tmp_path: Path) -> None:
+    """`buurtgroepen coverage` on the demo inputs, with a custom radius."""
+    out = tmp_path / "coverage"
+    result = invoke(
+        "coverage",
+        "--addresses",
+        demo_inputs / "addresses.csv",
+        "--registrations",
+        demo_inputs / "registrations.csv",
+        "--boundaries",
+        demo_inputs / "buurten.geojson",
+        "--radius",
+        150,
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert "within 150 m" in result.output
+    for name in (
+        "coverage.html",
+        "coverage.csv",
+        "coverage_buurten.csv",
+        "recruitment.csv",
+        "recruitment.geojson",
+    ):
+        assert (out / name).is_file()
