@@ -118,16 +118,47 @@ def demo(
 
 @app.command()
 def geocode(
-    addresses: AddressesOpt,
     registrations: RegistrationsOpt,
     out: Annotated[Path, typer.Option("--out", help="Geocoded CSV to write.")],
+    addresses: Annotated[
+        Path | None,
+        typer.Option("--addresses", help="Address register (offline geocoder)."),
+    ] = None,
+    geocoder: Annotated[
+        str,
+        typer.Option(
+            "--geocoder",
+            envvar="BUURTGROEPEN_GEOCODER",
+            help="register (offline, default) or pdok (Locatieserver, online).",
+        ),
+    ] = "register",
+    pdok_url: Annotated[
+        str | None,
+        typer.Option("--pdok-url", help="Locatieserver base URL (pdok geocoder)."),
+    ] = None,
+    gemeente: Annotated[
+        str | None,
+        typer.Option("--gemeente", help="Limit PDOK answers to one gemeentecode."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Folder caching PDOK answers on disk."),
+    ] = None,
 ) -> None:
-    """Geocode registrations against the address register, offline."""
+    """Geocode registrations: offline against the register, or with PDOK."""
 
     def body() -> None:
         from service import jobs
 
-        counts = jobs.geocode(addresses, registrations, out)
+        counts = jobs.geocode(
+            addresses,
+            registrations,
+            out,
+            geocoder=geocoder,
+            pdok_url=pdok_url,
+            gemeente=gemeente,
+            cache_dir=cache,
+        )
         typer.echo(
             f"geocoded {counts['geocoded']:,} of {counts['registrations']:,} "
             f"registrations ({counts['unmatched']:,} unmatched) -> {out}"

@@ -15,12 +15,14 @@ import pandas as pd
 from partition import io
 from partition.boundaries import attach_boundaries
 from partition.demo import DEMO_LABEL, make_demo_municipality
-from partition.geocode import RegisterGeocoder
+from partition.errors import BuurtgroepenError
+from partition.geocode import Geocoder, RegisterGeocoder
 from partition.maps import build_partition_map
 from partition.pipeline import ASSIGNMENT_COLUMNS, PartitionResult, run_partition
 from partition.rebalance import RebalancePlan
 from partition.rebalance import rebalance as rebalance_groups
 from partition.register import source_label
+from partition.sources.locatieserver import LocatieserverGeocoder
 from partition.territories import assign_addresses
 from service import coverage_job
 
@@ -102,11 +104,41 @@ def write_partition_outputs(
     return io.write_outputs(out, writers)
 
 
-def geocode(addresses: Path, registrations: Path, out: Path) -> dict:
-    """Geocode a registrations file and write one CSV row per registration."""
-    register = io.read_addresses(addresses)
+GEOCODERS = ("register", "pdok")
+"""Geocoders the command line can use; the offline register is the default."""
+
+
+def geocode(
+    addresses: Path | None,
+    registrations: Path,
+    out: Path,
+    *,
+    geocoder: str = "register",
+    pdok_url: str | None = None,
+    gemeente: str | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
+    """Geocode a registrations file and write one CSV row per registration.
+
+    ``geocoder="register"`` matches offline against ``addresses``;
+    ``geocoder="pdok"`` asks PDOK's Locatieserver (internet needed, answers
+    cached on disk in ``cache_dir``), optionally limited to one ``gemeente``.
+    """
+    if geocoder not in GEOCODERS:
+        msg = f"`geocoder` must be one of {', '.join(GEOCODERS)}; got {geocoder!r}."
+        raise BuurtgroepenError(msg)
     people = io.read_registrations(registrations)
-    geocoded = RegisterGeocoder(register).geocode(people)
+    if geocoder == "pdok":
+        options = {"base_url": pdok_url} if pdok_url else {}
+        engine: Geocoder = LocatieserverGeocoder(
+            gemeentecode=gemeente, cache_dir=cache_dir, **options
+        )
+    else:
+        if addresses is None:
+            msg = "`--addresses` is needed with the offline register geocoder."
+            raise BuurtgroepenError(msg)
+        engine = RegisterGeocoder(io.read_addresses(addresses))
+    geocoded = engine.geocode(people)
     io.write_outputs(out.parent, {out.name: io.csv_writer(geocoded[GEOCODED_COLUMNS])})
     unmatched = int(geocoded["match_quality"].eq("unmatched").sum())
     return {

@@ -226,3 +226,48 @@ def test_logs_carry_counts_not_addresses(pdok: FakePdok, make_client, caplog) ->
     assert "HTTP Request: GET" in text  # httpx's line is there, without its query
     for secret in ("7581", "Kerkstra", "12345678", "Losser"):
         assert secret not in text
+
+
+def test_geocode_command_selects_pdok_by_option_and_environment(
+    pdok: FakePdok, tmp_path, monkeypatch
+) -> None:
+    """`buurtgroepen geocode --geocoder pdok` (or BUURTGROEPEN_GEOCODER=pdok) asks
+    the Locatieserver; without either, the offline register is used."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    people = tmp_path / "registrations.csv"
+    registrations().drop(columns="telefoon").to_csv(people, index=False)
+    base = pdok.url + FREE.removesuffix("/free")
+    out = tmp_path / "geocoded.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "geocode",
+            "--registrations",
+            str(people),
+            "--out",
+            str(out),
+            "--geocoder",
+            "pdok",
+            "--pdok-url",
+            base,
+            "--gemeente",
+            "GM0168",
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    geocoded = pd.read_csv(out, dtype=str)
+    assert len(geocoded) == len(CASES)
+    assert (geocoded["match_quality"] == "exact").any()
+
+    # the same choice through the environment; the offline default needs a register
+    monkeypatch.setenv("BUURTGROEPEN_GEOCODER", "register")
+    result = CliRunner().invoke(
+        app, ["geocode", "--registrations", str(people), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "--addresses" in result.output
