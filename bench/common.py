@@ -49,6 +49,9 @@ MEMBER_COLUMNS = [
 ]
 """Columns of the benchmark members (geocoded registrations)."""
 
+BUSY_MACHINE_CORES = 0.25
+"""Mean cores used by other processes above which a time is flagged as disturbed."""
+
 PEAK_MEMORY_DEFINITION = (
     "peak MB = highest resident set size (VmRSS) of the benchmark process while "
     "the method ran, sampled every 20 ms from /proc/self/status and combined with "
@@ -156,6 +159,7 @@ class Measurement:
     result: object = None
     timed_out: bool = False
     error: str | None = None
+    others_cores: float = 0.0  # mean cores busy with other processes meanwhile
 
     @property
     def ok(self) -> bool:
@@ -202,6 +206,7 @@ def measure(fn: Callable[[], object], *, budget_s: float | None = None) -> Measu
     if armed:
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, float(budget_s))
+    busy_before, own_before = _busy_cpu_s(), time.process_time()
     started = time.perf_counter()
     result, timed_out, error = None, False, None
     try:
@@ -217,13 +222,15 @@ def measure(fn: Callable[[], object], *, budget_s: float | None = None) -> Measu
             signal.setitimer(signal.ITIMER_REAL, 0.0)
             signal.signal(signal.SIGALRM, previous)
     seconds = time.perf_counter() - started
+    own = time.process_time() - own_before
+    others = max(0.0, _busy_cpu_s() - busy_before - own) / max(seconds, 1e-9)
 
     # the sampler sees spikes it can wake up for, VmHWM the ones in between
     peak = sampler.stop()
     if hwm_ok:
         peak = max(peak, _status_bytes("VmHWM"))
     peak_mb = max(0.0, peak - baseline) / 2**20
-    return Measurement(seconds, peak_mb, result, timed_out, error)
+    return Measurement(seconds, peak_mb, result, timed_out, error, others)
 
 
 def measure_best(
@@ -241,17 +248,17 @@ def measure_best(
     all runs.
     """
     first = measure(fn, budget_s=budget_s)
-    best = first.seconds
-    peak = first.peak_mb
+    best, peak, others = first.seconds, first.peak_mb, first.others_cores
     for _ in range(repeats - 1):
         if not first.ok or best >= repeat_below_s:
             break
         again = measure(fn, budget_s=budget_s)
         if not again.ok:
             break
-        best = min(best, again.seconds)
+        if again.seconds < best:
+            best, others = again.seconds, again.others_cores
         peak = max(peak, again.peak_mb)
-    return Measurement(best, peak, first.result, first.timed_out, first.error)
+    return Measurement(best, peak, first.result, first.timed_out, first.error, others)
 
 
 def _short(text: str, width: int = 80) -> str:
@@ -293,6 +300,22 @@ def _status_bytes(field_name: str) -> int:
     except OSError:
         return 0
     return 0
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds all processes spent busy since boot (/proc/stat), 0 if unknown.
+
+    Busy is user + nice + system + irq + softirq + steal; the difference with this
+    process's own CPU time shows how much else ran on the machine meanwhile.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    ticks = user + nice + system + irq + softirq + steal
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_bytes() -> int:

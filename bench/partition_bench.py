@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from common import (
+    BUSY_MACHINE_CORES,
     PEAK_MEMORY_DEFINITION,
     REGISTRATIONS_PER_ADDRESS,
     TOWN_MAX_ADDRESSES,
@@ -362,7 +363,8 @@ def _run_one(members: pd.DataFrame, method: Method, budget: Budget, seed: int) -
     quality = partition_quality(members, labels, max_size=CAP)
     _progress(
         f"N={n:,}: {method.key} {run.seconds:.2f} s, {run.peak_mb:,.0f} MB, "
-        f"{quality['groups']:,} groups (scored in {time.perf_counter() - scored:.1f} s)"
+        f"{quality['groups']:,} groups, other processes {run.others_cores:.2f} "
+        f"cores (scored in {time.perf_counter() - scored:.1f} s)"
     )
     over = run.seconds > budget.seconds
     return Row(
@@ -422,7 +424,10 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
     cells = []
     for r in rows:
         label = r.method.label if r.status is None else f"{r.method.label}: {r.status}"
-        wall = _seconds(r.run.seconds) if r.run is not None else "-"
+        wall = "-"
+        if r.run is not None:
+            busy = r.run.others_cores > BUSY_MACHINE_CORES
+            wall = _seconds(r.run.seconds) + (" †" if busy else "")
         peak = fmt(r.run.peak_mb, 0) if r.run is not None else "-"
         q = r.quality or {}
         speed = "-"
@@ -515,6 +520,9 @@ methods use the Delaunay graph of the members as weights.
 ## Results
 
 {table}
+
+† other processes kept more than {BUSY_MACHINE_CORES:g} of a core busy on
+average during this run (the machine is shared), so the time is likely inflated.
 """
 
 

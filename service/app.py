@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import partition
 from service import pages, store
 from service.config import Settings, load_settings
-from service.routes import groups, residents
+from service.routes import coverage, groups, rebalance, residents
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(residents.router)
+    app.include_router(rebalance.router)
     app.include_router(groups.router)
+    app.include_router(coverage.router)
     app.include_router(pages.router)
     app.add_api_route("/health", read_health, methods=["GET"], tags=["service"])
     return app

@@ -236,3 +236,53 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     # counts only, e.g. "members=12"
     detail: Mapped[str | None] = mapped_column(String(120))
+
+
+# rebalance change lists: what a beheerder does by hand in WhatsApp
+ADD = "add"
+REMOVE = "remove"
+CHANGE_ACTIONS = (ADD, REMOVE)
+
+
+class RebalanceRecord(Base):
+    """A rebalance plan: made as a dry run, applied at most once.
+
+    ``base_version`` is :func:`service.store.data_version` when the plan was
+    made; applying refuses when the data has another version by then.
+    ``document`` is the plan as JSON: registration ids and group ids only.
+    """
+
+    __tablename__ = "rebalance_plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    base_version: Mapped[str] = mapped_column(String(64))
+    max_group_size: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    applied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class GroupChange(Base):
+    """One manual step for a beheerder after a rebalance: add or remove a member.
+
+    Names the member by registration and member number; the number to add is
+    read (decrypted) only when the beheerder asks for the change list.
+    """
+
+    __tablename__ = "group_changes"
+    __table_args__ = (Index("ix_group_changes_open", "group_id", "done_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("rebalance_plans.id"), index=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
+    action: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(8))
+    registration_id: Mapped[str] = mapped_column(ForeignKey("registrations.id"))
+    member_number: Mapped[int] = mapped_column(Integer)
+    # a move's other side: the group an added member comes from, or goes to
+    other_group_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -20,6 +20,8 @@ log lines carry ids, counts and group ids.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -29,12 +31,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,12 +60,15 @@ from partition.geocode import (
     RegisterGeocoder,
 )
 from partition.pipeline import run_partition
+from partition.rebalance import RebalancePlan, rebalance
 from partition.register import prepare_register
+from partition.territories import assign_addresses
 from service import db, texts
 from service.config import Settings, prepare_data_dir
 from service.crypto import Vault, hash_token, load_or_create_key, new_token
 from service.models import (
     ACTIVE_STATUSES,
+    ADD,
     ASSIGNED,
     BEHEERDER,
     END_ERASED,
@@ -74,12 +80,15 @@ from service.models import (
     NO_GROUP,
     PERSONAL_COLUMNS,
     QUEUED,
+    REMOVE,
     ROLES,
     STEERING,
     AuditEntry,
     Beheerder,
     Group,
+    GroupChange,
     Membership,
+    RebalanceRecord,
     Registration,
     Task,
     Territory,
@@ -1396,3 +1405,822 @@ def _decrypt(vault: Vault, value: str | None) -> str | None:
 def _iso(value: datetime | None) -> str | None:
     """An aware datetime as ISO 8601 (UTC, seconds), or None."""
     return value.isoformat(timespec="seconds") if value is not None else None
+
+
+# --- data version and coverage inputs -------------------------------------------------
+
+
+def data_version(session: Session) -> str:
+    """A fingerprint of the stored state that groups and coverage are made from.
+
+    SHA-256 over the registrations (id, status, address key), the open
+    memberships, the groups (id, active) and the territories, each in key
+    order. Every registration, leave, erasure, placement, move and group
+    change gives another value, so a rebalance plan made on one version is
+    refused on another: an optimistic check that needs no counter for every
+    writer to bump.
+
+    Notes
+    -----
+    Reads every registration and territory row: linear in their number, tens
+    of milliseconds for a municipality of 10,000 addresses.
+    """
+    digest = hashlib.sha256()
+    queries = (
+        select(Registration.id, Registration.status, Registration.address_key).order_by(
+            Registration.id
+        ),
+        select(Membership.id, Membership.registration_id, Membership.group_id)
+        .where(Membership.ended_at.is_(None))
+        .order_by(Membership.id),
+        select(Group.id, Group.active).order_by(Group.id),
+        select(Territory.address_key, Territory.group_id).order_by(
+            Territory.address_key
+        ),
+    )
+    for query in queries:
+        for row in session.execute(query):
+            digest.update("\x1f".join(map(str, row)).encode())
+            digest.update(b"\x1e")
+        digest.update(b"\x1d")
+    return digest.hexdigest()
+
+
+def coverage_registrations(session: Session) -> pd.DataFrame:
+    """The active geocoded registrations as address fields, for the coverage job.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``registration_id``, ``postcode``, ``huisnummer``, ``huisletter`` and
+        ``huisnummertoevoeging`` (from the stored address key), the columns
+        :func:`service.coverage_job.run_coverage` geocodes; no number or name.
+    """
+    rows = session.execute(
+        select(Registration.id, Registration.address_key)
+        .where(
+            Registration.status.in_(ACTIVE_STATUSES),
+            Registration.address_key.is_not(None),
+            Registration.match_quality != UNMATCHED,
+        )
+        .order_by(Registration.id)
+    ).all()
+    parts = [str(key).split("|") for _, key in rows]
+    return pd.DataFrame(
+        {
+            "registration_id": [str(registration_id) for registration_id, _ in rows],
+            "postcode": [p[0] for p in parts],
+            "huisnummer": [int(p[1]) for p in parts],
+            "huisletter": [p[2] for p in parts],
+            "huisnummertoevoeging": [p[3] for p in parts],
+        },
+        columns=[
+            "registration_id",
+            "postcode",
+            "huisnummer",
+            "huisletter",
+            "huisnummertoevoeging",
+        ],
+    )
+
+
+def current_assignments(session: Session) -> pd.DataFrame:
+    """``registration_id`` and ``group_id`` of every open membership."""
+    rows = session.execute(
+        select(Membership.registration_id, Membership.group_id)
+        .where(Membership.ended_at.is_(None))
+        .order_by(Membership.registration_id)
+    ).all()
+    return pd.DataFrame(
+        [(str(r), str(g)) for r, g in rows], columns=["registration_id", "group_id"]
+    )
+
+
+# --- rebalance ----------------------------------------------------------------------
+
+#: The unit groups may not cross; ``groups init`` partitions per woonplaats too.
+REBALANCE_WITHIN = "woonplaats"
+_MEMBER_COLUMNS = ["registration_id", "address_key", "x", "y", "woonplaats"]
+# why a rebalance plan cannot be applied
+PLAN_APPLIED = "applied"
+PLAN_STALE = "stale"
+
+
+class PlanConflictError(StoreError):
+    """A rebalance plan that cannot be applied: applied already, or data changed."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RebalanceInputs:
+    """The stored state a rebalance starts from (RD New metres).
+
+    Attributes
+    ----------
+    current
+        Members: ``registration_id``, ``group_id``, ``address_key``, ``x``,
+        ``y``, ``woonplaats``, one row per open membership.
+    joiners
+        Queued registrations with a point, the same columns but ``group_id``.
+    leavers
+        Registrations that left or were erased.
+    territory
+        ``group_id`` per ``address_key`` (the territories table).
+    """
+
+    current: pd.DataFrame
+    joiners: pd.DataFrame
+    leavers: list[str]
+    territory: pd.Series
+
+
+def rebalance_inputs(session: Session) -> RebalanceInputs:
+    """Read members, queued newcomers, leavers and territories for a rebalance."""
+    member_columns = (
+        Registration.address_key,
+        Registration.x,
+        Registration.y,
+        Registration.woonplaats,
+    )
+    members = session.execute(
+        select(Membership.registration_id, Membership.group_id, *member_columns)
+        .join(Registration, Registration.id == Membership.registration_id)
+        .where(Membership.ended_at.is_(None), Registration.x.is_not(None))
+        .order_by(Membership.registration_id)
+    ).all()
+    queued = session.execute(
+        select(Registration.id, *member_columns)
+        .where(Registration.status == QUEUED, Registration.x.is_not(None))
+        .order_by(Registration.id)
+    ).all()
+    leavers = session.scalars(
+        select(Registration.id)
+        .where(Registration.status.in_((LEFT, ERASED)))
+        .order_by(Registration.id)
+    ).all()
+    territory = session.execute(select(Territory.address_key, Territory.group_id)).all()
+
+    current = pd.DataFrame(
+        [tuple(row) for row in members],
+        columns=["registration_id", "group_id", *_MEMBER_COLUMNS[1:]],
+    )
+    joiners = pd.DataFrame([tuple(row) for row in queued], columns=_MEMBER_COLUMNS)
+    for frame in (current, joiners):
+        frame[["x", "y"]] = frame[["x", "y"]].astype(float)
+    return RebalanceInputs(
+        current=current,
+        joiners=joiners,
+        leavers=[str(r) for r in leavers],
+        territory=pd.Series(
+            {str(k): str(g) for k, g in territory}, dtype=object, name="group_id"
+        ),
+    )
+
+
+def plan_rebalance(
+    session: Session, book: AddressBook, max_size: int, user_id: int | None
+) -> dict[str, object]:
+    """Plan a rebalance of the stored groups and store it as a dry run.
+
+    Runs :func:`partition.rebalance.rebalance` with the open memberships as
+    the current groups, the queued registrations as newcomers, the
+    registrations that left or were erased as leavers and the territories as
+    the group of each address; new groups get ids no stored group has. The
+    plan, the data version it was made on and the territory changes it
+    implies are stored; nothing else changes.
+
+    Parameters
+    ----------
+    session
+        The caller's transaction.
+    book
+        The address register, for the territories of split and new groups.
+    max_size
+        The cap (``BUURTGROEPEN_MAX_GROUP_SIZE``).
+    user_id
+        The steering user asking, for the audit log.
+
+    Returns
+    -------
+    dict
+        The plan as :func:`rebalance_plan_view` shows it (registration ids and
+        group ids, never a number or a name).
+
+    Raises
+    ------
+    StoreError
+        When there is no active registration at all.
+    InfeasibleError
+        When one address has more registrations than ``max_size``.
+    """
+    started = time.perf_counter()
+
+    # the version first: a change landing while the inputs are read then makes
+    # the plan stale (refused at apply), never wrongly current
+    version = data_version(session)
+    inputs = rebalance_inputs(session)
+    if inputs.current.empty and inputs.joiners.empty:
+        msg = (
+            "there are no active registrations to rebalance; groups are made "
+            "from registrations, so wait for the first sign-ups."
+        )
+        raise StoreError(msg)
+
+    plan = rebalance(
+        inputs.current,
+        joiners=inputs.joiners,
+        leavers=inputs.leavers,
+        address_groups=inputs.territory,
+        max_size=max_size,
+        within=REBALANCE_WITHIN,
+    )
+    taken = set(session.scalars(select(Group.id)))
+    document = _plan_document(plan, inputs, book.register, taken)
+
+    record = RebalanceRecord(
+        id=uuid.uuid4().hex,
+        created_at=utcnow(),
+        created_by=user_id,
+        base_version=version,
+        max_group_size=max_size,
+        document=json.dumps(document, sort_keys=True),
+    )
+    session.add(record)
+    summary = document["summary"]
+    audit(
+        session,
+        f"user:{user_id}" if user_id is not None else SYSTEM,
+        "rebalance.plan",
+        "rebalance_plan",
+        record.id,
+        f"moved={summary['moved']},joined={summary['joined']},"
+        f"new_groups={summary['new_groups']}",
+    )
+    logger.info(
+        "rebalance plan %s: %d joined, %d moved, %d new groups, %d dissolved, "
+        "%d territory addresses changed in %.2f s",
+        record.id,
+        summary["joined"],
+        summary["moved"],
+        summary["new_groups"],
+        summary["dissolved_groups"],
+        len(document["territory"]),
+        time.perf_counter() - started,
+    )
+    return rebalance_plan_view(record)
+
+
+def _plan_document(
+    plan: RebalancePlan,
+    inputs: RebalanceInputs,
+    register: pd.DataFrame,
+    taken: set[str],
+) -> dict[str, Any]:
+    """The plan as JSON types, with new groups renamed away from stored ids."""
+    rename = _fresh_group_ids(plan.new_groups, taken | set(plan.assignment.dropna()))
+    assignment = plan.assignment.dropna().astype(str).map(lambda g: rename.get(g, g))
+
+    # the members after the plan, for the sizes, woonplaatsen and territories
+    people = pd.concat([inputs.current, inputs.joiners], ignore_index=True)
+    people = people.drop_duplicates("registration_id").set_index("registration_id")
+    after = people.loc[assignment.index, _MEMBER_COLUMNS[1:]].assign(
+        group_id=assignment
+    )
+    moves = [
+        {
+            "registration_id": str(move.registration_id),
+            "from_group": str(move.from_group),
+            "to_group": rename.get(str(move.to_group), str(move.to_group)),
+            "reason": str(move.reason),
+        }
+        for move in plan.moves.itertuples(index=False)
+    ]
+    joins = [
+        {
+            "registration_id": str(join.registration_id),
+            "group_id": rename.get(str(join.group_id), str(join.group_id)),
+        }
+        for join in plan.joins.itertuples(index=False)
+    ]
+    new_groups = sorted(rename.get(g, g) for g in plan.new_groups)
+    woonplaats = after.groupby("group_id")["woonplaats"].first()
+
+    before = inputs.current["group_id"].value_counts()
+    sizes = after["group_id"].value_counts()
+    touched = sorted(set(before.index) | set(sizes.index))
+    return {
+        "summary": {k: v for k, v in plan.summary.items() if k != "seconds"},
+        "moves": moves,
+        "joins": joins,
+        "leaves": [
+            {"registration_id": str(r), "group_id": str(g)}
+            for r, g in plan.leaves.itertuples(index=False)
+        ],
+        "new_groups": [
+            {"group_id": g, "woonplaats": str(woonplaats[g])} for g in new_groups
+        ],
+        "dissolved_groups": [str(g) for g in plan.dissolved_groups],
+        "sizes": {
+            str(g): {"before": int(before.get(g, 0)), "after": int(sizes.get(g, 0))}
+            for g in touched
+            if int(before.get(g, 0)) != int(sizes.get(g, 0))
+        },
+        "territory": _territory_changes(
+            register,
+            inputs.territory,
+            after.reset_index(),
+            moves,
+            [str(g) for g in plan.dissolved_groups],
+        ),
+    }
+
+
+def _fresh_group_ids(new_groups: Iterable[str], taken: set[str]) -> dict[str, str]:
+    """New ids for planned groups whose id a stored group has (active or not).
+
+    The rebalance names new groups after the groups that have members; an
+    emptied or deactivated group may still hold the next number.
+    """
+    taken = set(taken)
+    rename: dict[str, str] = {}
+    for group in sorted(new_groups):
+        if group not in taken - set(new_groups):
+            continue
+        slug = group.rsplit("-", 1)[0]
+        number = 1
+        while f"{slug}-{number:02d}" in taken:
+            number += 1
+        rename[group] = f"{slug}-{number:02d}"
+        taken.add(rename[group])
+    return rename
+
+
+def _territory_changes(
+    register: pd.DataFrame,
+    territory: pd.Series,
+    members: pd.DataFrame,
+    moves: list[dict[str, str]],
+    dissolved: list[str],
+) -> dict[str, str]:
+    """The new group of the addresses whose territory a rebalance changes.
+
+    The territory of a group that gave members away (split, merge) or was
+    dissolved is shared out to the nearest member among that group and the
+    groups that took its members; addresses without a group take the group of
+    their nearest member in their woonplaats. Every other address keeps its
+    group, so later sign-ups are placed as before.
+    """
+    old = register["address_key"].map(territory)
+    heirs: dict[str, set[str]] = {group: set() for group in dissolved}
+    for move in moves:
+        heirs.setdefault(move["from_group"], set()).add(move["to_group"])
+
+    changes: dict[str, str] = {}
+    for group, takers in sorted(heirs.items()):
+        keep = takers | ({group} - set(dissolved))
+        candidates = members[members["group_id"].isin(keep)] if keep else members
+        changes.update(_reassign(register[old.eq(group).to_numpy()], candidates, old))
+    changes.update(_reassign(register[old.isna().to_numpy()], members, old))
+    return dict(sorted(changes.items()))
+
+
+def _reassign(
+    addresses: pd.DataFrame, members: pd.DataFrame, old: pd.Series
+) -> dict[str, str]:
+    """The group of each address's nearest member, where it differs from before."""
+    if addresses.empty or members.empty:
+        return {}
+    new = assign_addresses(
+        addresses, members, members["group_id"], within=REBALANCE_WITHIN
+    )
+    before = old.loc[addresses.index]
+    differs = new.notna() & (new.astype(object) != before.astype(object))
+    return {
+        str(key): str(group)
+        for key, group in zip(
+            addresses.loc[differs, "address_key"], new[differs], strict=True
+        )
+    }
+
+
+def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
+    """A stored plan for the steering group: ids and counts, never a number.
+
+    ``changes`` lists per group the registrations its beheerder adds and
+    removes; ``territory_addresses`` counts the addresses that change group.
+    """
+    document = json.loads(record.document)
+    changes: dict[str, dict[str, list[str]]] = {}
+
+    def note(group: str, action: str, registration_id: str) -> None:
+        entry = changes.setdefault(group, {ADD: [], REMOVE: []})
+        entry[action].append(registration_id)
+
+    for join in document["joins"]:
+        note(join["group_id"], ADD, join["registration_id"])
+    for move in document["moves"]:
+        note(move["to_group"], ADD, move["registration_id"])
+        note(move["from_group"], REMOVE, move["registration_id"])
+    return {
+        "plan_id": record.id,
+        "created_at": _iso(record.created_at),
+        "applied_at": _iso(record.applied_at),
+        "max_group_size": record.max_group_size,
+        "summary": document["summary"],
+        "moves": document["moves"],
+        "joins": document["joins"],
+        "leaves": document["leaves"],
+        "new_groups": document["new_groups"],
+        "dissolved_groups": document["dissolved_groups"],
+        "sizes": document["sizes"],
+        "changes": {group: changes[group] for group in sorted(changes)},
+        "territory_addresses": len(document["territory"]),
+    }
+
+
+def get_rebalance_plan(session: Session, plan_id: str) -> dict[str, object] | None:
+    """A stored plan as :func:`rebalance_plan_view` shows it, or None."""
+    record = session.get(RebalanceRecord, plan_id)
+    return rebalance_plan_view(record) if record is not None else None
+
+
+def apply_rebalance(
+    session: Session, plan_id: str, user_id: int | None, max_size: int
+) -> dict[str, object] | None:
+    """Apply a stored plan in the caller's transaction, or refuse it whole.
+
+    Ends the membership of every moved member and starts one in its new group
+    (history kept, ``end_reason`` "regrouped"), places the planned newcomers,
+    creates the new groups, deactivates the dissolved ones, updates the
+    territories and writes one change row per manual step for the beheerders.
+    Any failure leaves the caller to roll everything back.
+
+    Returns
+    -------
+    dict or None
+        Counts of what was written; None for an unknown plan.
+
+    Raises
+    ------
+    PlanConflictError
+        When the plan was applied already, or the data (or the cap) changed
+        since it was made.
+    """
+    started = time.perf_counter()
+    _lock_for_apply(session)
+    record = session.get(RebalanceRecord, plan_id)
+    if record is None:
+        return None
+    if record.applied_at is not None:
+        raise PlanConflictError(PLAN_APPLIED, f"plan {plan_id} was applied already")
+    if (
+        record.max_group_size != max_size
+        or data_version(session) != record.base_version
+    ):
+        msg = f"the data changed since plan {plan_id} was made; make a new plan"
+        raise PlanConflictError(PLAN_STALE, msg)
+
+    document = json.loads(record.document)
+    now = utcnow()
+    groups = _apply_groups(session, document, now)
+    changes = _apply_memberships(session, document, groups, record.id, now)
+    territory = _apply_territory(session, document["territory"])
+    record.applied_at, record.applied_by = now, user_id
+    session.flush()
+    _check_cap(session, max_size)
+
+    counts = {
+        "joined": len(document["joins"]),
+        "moved": len(document["moves"]),
+        "new_groups": len(document["new_groups"]),
+        "dissolved_groups": len(document["dissolved_groups"]),
+        "changes": changes,
+        "territory_addresses": territory,
+    }
+    audit(
+        session,
+        f"user:{user_id}" if user_id is not None else SYSTEM,
+        "rebalance.apply",
+        "rebalance_plan",
+        record.id,
+        ",".join(f"{k}={v}" for k, v in counts.items()),
+    )
+    logger.info(
+        "rebalance plan %s applied: %d joined, %d moved, %d new groups, %d "
+        "dissolved, %d change rows in %.2f s",
+        record.id,
+        counts["joined"],
+        counts["moved"],
+        counts["new_groups"],
+        counts["dissolved_groups"],
+        changes,
+        time.perf_counter() - started,
+    )
+    return {"plan_id": record.id, "applied_at": _iso(now), **counts}
+
+
+def _lock_for_apply(session: Session) -> None:
+    """Keep other writers out of the tables an apply checks and changes.
+
+    PostgreSQL: ``SHARE ROW EXCLUSIVE`` blocks every insert, update and
+    delete (and a second apply) until the transaction ends, while reads go
+    on; SQLite transactions already hold the write lock (``BEGIN
+    IMMEDIATE``, see :mod:`service.db`).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "LOCK TABLE registrations, memberships, groups, territories "
+            "IN SHARE ROW EXCLUSIVE MODE"
+        )
+    )
+
+
+def _apply_groups(
+    session: Session, document: dict[str, Any], now: datetime
+) -> dict[str, Group]:
+    """Create the plan's new groups and deactivate its dissolved ones."""
+    groups = {group.id: group for group in session.scalars(select(Group))}
+    for new in document["new_groups"]:
+        group = Group(
+            id=new["group_id"],
+            woonplaats=new["woonplaats"],
+            created_at=now,
+            active=True,
+            last_member_number=0,
+        )
+        session.add(group)
+        groups[group.id] = group
+    for group_id in document["dissolved_groups"]:
+        groups[group_id].active = False
+    session.flush()
+    return groups
+
+
+def _apply_memberships(
+    session: Session,
+    document: dict[str, Any],
+    groups: dict[str, Group],
+    plan_id: str,
+    now: datetime,
+) -> int:
+    """Place the newcomers, move the members; return the change rows written."""
+    joins: list[dict[str, str]] = document["joins"]
+    moves: list[dict[str, str]] = document["moves"]
+    ids = [j["registration_id"] for j in joins] + [m["registration_id"] for m in moves]
+    registrations = {
+        r.id: r
+        for r in session.scalars(select(Registration).where(Registration.id.in_(ids)))
+    }
+    memberships = {
+        m.registration_id: m
+        for m in session.scalars(
+            select(Membership).where(
+                Membership.registration_id.in_([m["registration_id"] for m in moves]),
+                Membership.ended_at.is_(None),
+            )
+        )
+    }
+    row = functools.partial(GroupChange, plan_id=plan_id, created_at=now)
+    changes: list[GroupChange] = []
+
+    # newcomers: a membership and one "add" for the beheerder
+    for join in joins:
+        registration = registrations[join["registration_id"]]
+        number = _start_membership(session, groups[join["group_id"]], registration, now)
+        changes.append(
+            row(
+                group_id=join["group_id"],
+                action=ADD,
+                reason="join",
+                registration_id=registration.id,
+                member_number=number,
+            )
+        )
+
+    # moves: the old membership ends (history), a new one starts; two steps
+    for move in moves:
+        old = memberships[move["registration_id"]]
+        old.ended_at, old.end_reason = now, END_REGROUPED
+        registration = registrations[move["registration_id"]]
+        number = _start_membership(session, groups[move["to_group"]], registration, now)
+        changes += [
+            row(
+                group_id=old.group_id,
+                action=REMOVE,
+                reason=move["reason"],
+                registration_id=registration.id,
+                member_number=old.member_number,
+                other_group_id=move["to_group"],
+            ),
+            row(
+                group_id=move["to_group"],
+                action=ADD,
+                reason=move["reason"],
+                registration_id=registration.id,
+                member_number=number,
+                other_group_id=old.group_id,
+            ),
+        ]
+    session.add_all(changes)
+    return len(changes)
+
+
+def _start_membership(
+    session: Session, group: Group, registration: Registration, now: datetime
+) -> int:
+    """Open a membership with the group's next member number; return the number."""
+    group.last_member_number += 1
+    session.add(
+        Membership(
+            registration_id=registration.id,
+            group_id=group.id,
+            member_number=group.last_member_number,
+            started_at=now,
+        )
+    )
+    registration.status, registration.queue_reason = ASSIGNED, None
+    return group.last_member_number
+
+
+def _apply_territory(session: Session, changes: dict[str, str]) -> int:
+    """Write the territory changes of a plan; return how many addresses changed."""
+    if not changes:
+        return 0
+    stored = set(
+        session.scalars(
+            select(Territory.address_key).where(
+                Territory.address_key.in_(list(changes))
+            )
+        )
+    )
+    updates = [
+        {"address_key": k, "group_id": g} for k, g in changes.items() if k in stored
+    ]
+    inserts = [
+        {"address_key": k, "group_id": g} for k, g in changes.items() if k not in stored
+    ]
+    if updates:
+        session.execute(update(Territory), updates)
+    if inserts:
+        session.execute(insert(Territory), inserts)
+    return len(changes)
+
+
+def _check_cap(session: Session, max_size: int) -> None:
+    """Refuse (roll back) an apply that would leave a group above the cap."""
+    largest = session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.ended_at.is_(None))
+        .group_by(Membership.group_id)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    if largest is not None and int(largest) > max_size:
+        msg = (
+            f"applying the plan would leave a group with {int(largest)} members, "
+            f"above `max_group_size` ({max_size}); nothing was changed."
+        )
+        raise StoreError(msg)
+
+
+# --- beheerders' change lists --------------------------------------------------------
+
+
+def group_changes(
+    session: Session, vault: Vault, group_id: str, *, include_done: bool = False
+) -> list[dict[str, object]]:
+    """The change rows of a group, pending first, with the numbers to add.
+
+    A pending addition of a registration still in the group carries its
+    ``voornaam`` and ``telefoon`` (E.164), since the beheerder adds the number
+    by hand; removals name the member by number only, as removal tasks do.
+    """
+    query = (
+        select(GroupChange, Registration, Membership.id)
+        .join(Registration, Registration.id == GroupChange.registration_id)
+        .outerjoin(
+            Membership,
+            (Membership.registration_id == GroupChange.registration_id)
+            & (Membership.group_id == GroupChange.group_id)
+            & (Membership.member_number == GroupChange.member_number)
+            & Membership.ended_at.is_(None),
+        )
+        .where(GroupChange.group_id == group_id)
+    )
+    if not include_done:
+        query = query.where(GroupChange.done_at.is_(None))
+    rows = session.execute(
+        query.order_by(GroupChange.done_at.is_not(None), GroupChange.id)
+    ).all()
+
+    out: list[dict[str, object]] = []
+    for change, registration, open_id in rows:
+        item = change_dict(change, still_member=open_id is not None)
+        if change.action == ADD and change.done_at is None and open_id is not None:
+            item["voornaam"] = _decrypt(vault, registration.voornaam_encrypted)
+            item["telefoon"] = _decrypt(vault, registration.phone_encrypted)
+        out.append(item)
+    return out
+
+
+def change_dict(change: GroupChange, *, still_member: bool = True) -> dict[str, object]:
+    """A change row as JSON, with its Dutch instruction (no number or name)."""
+    return {
+        "change_id": change.id,
+        "group_id": change.group_id,
+        "action": change.action,
+        "reason": change.reason,
+        "member_number": change.member_number,
+        "label": texts.member_label(change.group_id, change.member_number),
+        "other_group_id": change.other_group_id,
+        "text": _change_text(change, still_member=still_member),
+        "created_at": _iso(change.created_at),
+        "done_at": _iso(change.done_at),
+    }
+
+
+def _change_text(change: GroupChange, *, still_member: bool) -> str:
+    """The beheerder's instruction for one change, in Dutch."""
+    number = change.member_number
+    label = texts.member_label(change.group_id, number)
+    if change.action == REMOVE:
+        return (
+            f"Verwijder lid #{number} (contact '{label}') uit de WhatsApp-groep "
+            f"en uit je contacten: dit lid gaat over naar groep "
+            f"{change.other_group_id}."
+        )
+    if not still_member:
+        return (
+            f"Lid #{number} hoeft niet meer te worden toegevoegd: het is niet "
+            "meer lid van deze groep. Markeer deze wijziging als gedaan."
+        )
+    origin = (
+        f" Het lid komt over uit groep {change.other_group_id}."
+        if change.other_group_id
+        else ""
+    )
+    return (
+        f"Voeg lid #{number} toe aan de WhatsApp-groep: sla het nummer op als "
+        f"contact '{label}' (of importeer changes.vcf) en voeg het toe.{origin}"
+    )
+
+
+def complete_change(
+    session: Session, group_id: str, change_id: int, user_id: int
+) -> dict[str, object] | None:
+    """Mark a change of a group done; None when the group has no such change."""
+    change = session.get(GroupChange, change_id)
+    if change is None or change.group_id != group_id:
+        return None
+    if change.done_at is None:
+        change.done_at, change.done_by = utcnow(), user_id
+        audit(session, f"user:{user_id}", "change.done", "group_change", str(change.id))
+    return change_dict(change)
+
+
+def pending_changes(session: Session) -> list[dict[str, object]]:
+    """What the beheerders still have to do after rebalances, per group.
+
+    For the steering group: counts, the pending rows (registration id, member
+    number, action) and how many beheerders the group has, so a new group
+    without one stands out. Never a number or a name.
+    """
+    changes = session.scalars(
+        select(GroupChange)
+        .where(GroupChange.done_at.is_(None))
+        .order_by(GroupChange.group_id, GroupChange.id)
+    ).all()
+    beheerders = _counts(
+        session,
+        select(Beheerder.group_id, func.count()).group_by(Beheerder.group_id),
+    )
+    per_group: dict[str, list[GroupChange]] = {}
+    for change in changes:
+        per_group.setdefault(change.group_id, []).append(change)
+    return [
+        {
+            "group_id": group_id,
+            "beheerders": beheerders.get(group_id, 0),
+            "add": sum(c.action == ADD for c in rows),
+            "remove": sum(c.action == REMOVE for c in rows),
+            "oldest": _iso(rows[0].created_at),
+            "changes": [
+                {
+                    "change_id": c.id,
+                    "action": c.action,
+                    "reason": c.reason,
+                    "registration_id": c.registration_id,
+                    "member_number": c.member_number,
+                    "plan_id": c.plan_id,
+                }
+                for c in rows
+            ],
+        }
+        for group_id, rows in per_group.items()
+    ]

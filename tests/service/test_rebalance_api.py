@@ -1,0 +1,454 @@
+"""Rebalance API: dry run, apply in one transaction, 409 on stale plans, changes.
+
+The seeded app has 12 residents in 3 groups of 4 with the cap at 4, so one
+newcomer for a group makes it overflow and the plan must split it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from service import store
+from service.app import create_app
+from service.models import (
+    ACTIVE_STATUSES,
+    ASSIGNED,
+    END_REGROUPED,
+    GROUP_FULL,
+    QUEUED,
+    Membership,
+    Registration,
+)
+from tests.service.helpers_service import (
+    VOORNAAM,
+    Seeded,
+    TestClient,
+    bearer,
+    e164,
+    number_forms,
+    registration_body,
+    residential_rows,
+    seed,
+    spread_rows,
+    table_dump,
+)
+
+pytest_plugins = ["tests.service.fixtures_service"]
+
+CAP = 4
+CALLERS = ("anonymous", "steering", "beheerder", "other_beheerder", "resident")
+STALE = (
+    "De gegevens zijn veranderd sinds dit plan is gemaakt; er is niets "
+    "gewijzigd. Maak een nieuw plan (POST /groups/rebalance)."
+)
+
+
+@pytest.fixture
+def full(make_settings, seed_rows, seed_plan) -> Iterator[Seeded]:
+    """12 residents in 3 full groups of 4 (cap 4), a steering user, 3 beheerders."""
+    with TestClient(create_app(make_settings(max_group_size=CAP))) as client:
+        yield seed(client, seed_rows, seed_plan)
+
+
+class Newcomers:
+    """Registers residents at free addresses of a chosen group's territory."""
+
+    def __init__(self, seeded: Seeded, book: Any, plan: Any) -> None:
+        self.seeded = seeded
+        used = {r["row"]["address_key"] for r in seeded.residents}
+        self.rows = [
+            row for row in residential_rows(book) if row["address_key"] not in used
+        ]
+        self.territory = plan.territory
+        self.count = 0
+
+    def register(self, group_id: str) -> dict[str, Any]:
+        """Register one newcomer in the territory of ``group_id``; its response."""
+        row = next(r for r in self.rows if self.territory[r["address_key"]] == group_id)
+        self.rows.remove(row)
+        i = 500 + self.count
+        self.count += 1
+        response = self.seeded.client.post(
+            "/registrations", json=registration_body(row, i)
+        )
+        assert response.status_code == 201, response.text
+        return {**response.json(), "i": i, "row": row}
+
+
+@pytest.fixture
+def newcomers(full, book, seed_plan) -> Newcomers:
+    """A source of newcomers for the full app."""
+    return Newcomers(full, book, seed_plan)
+
+
+def _plan(seeded: Seeded) -> dict[str, Any]:
+    """Make a plan as the steering user; its body."""
+    response = seeded.client.post("/groups/rebalance", headers=bearer(seeded.steering))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _apply(seeded: Seeded, plan_id: str) -> Any:
+    """Apply a plan as the steering user; the response."""
+    return seeded.client.post(
+        f"/groups/rebalance/{plan_id}/apply", headers=bearer(seeded.steering)
+    )
+
+
+def _open_sizes(seeded: Seeded) -> dict[str, int]:
+    """Open memberships per group, read from the database."""
+    with seeded.services.sessions() as session:
+        rows = session.execute(
+            select(Membership.group_id, func.count())
+            .where(Membership.ended_at.is_(None))
+            .group_by(Membership.group_id)
+        ).all()
+    return {str(g): int(n) for g, n in rows}
+
+
+def _memberships(seeded: Seeded, registration_id: str) -> list[Membership]:
+    """Every membership of a registration, oldest first."""
+    with seeded.services.sessions() as session:
+        return list(
+            session.scalars(
+                select(Membership)
+                .where(Membership.registration_id == registration_id)
+                .order_by(Membership.id)
+            )
+        )
+
+
+def _assert_one_open_membership_each(seeded: Seeded) -> None:
+    """Every assigned registration is in exactly one group, nobody else in any."""
+    with seeded.services.sessions() as session:
+        open_per_registration = dict(
+            session.execute(
+                select(Membership.registration_id, func.count())
+                .where(Membership.ended_at.is_(None))
+                .group_by(Membership.registration_id)
+            ).all()
+        )
+        assigned = set(
+            session.scalars(
+                select(Registration.id).where(Registration.status == ASSIGNED)
+            )
+        )
+    assert set(open_per_registration) == assigned
+    assert set(open_per_registration.values()) <= {1}
+
+
+def test_a_dry_run_changes_nothing_and_shows_no_number(full, newcomers):
+    group = full.groups[0]
+    newcomer = newcomers.register(group)
+    assert newcomer["status"] == QUEUED
+    engine = full.services.engine
+    before = table_dump(engine, skip=("rebalance_plans", "audit_log"))
+
+    response = full.client.post("/groups/rebalance", headers=bearer(full.steering))
+
+    assert response.status_code == 201
+    plan = response.json()
+    assert table_dump(engine, skip=("rebalance_plans", "audit_log")) == before
+    assert plan["applied_at"] is None
+    # the full group splits: one new group, the members of the new half move
+    summary = plan["summary"]
+    assert (summary["joined"], summary["new_groups"], summary["split_groups"]) == (
+        1,
+        1,
+        1,
+    )
+    (new,) = plan["new_groups"]
+    (join,) = plan["joins"]
+    assert join["registration_id"] == newcomer["registration_id"]
+    assert join["group_id"] in {group, new["group_id"]}
+    assert new["group_id"] not in full.groups
+    assert 1 <= len(plan["moves"]) <= CAP // 2 + 1
+    assert {m["from_group"] for m in plan["moves"]} == {group}
+    assert {m["to_group"] for m in plan["moves"]} == {new["group_id"]}
+    assert all(size["after"] <= CAP for size in plan["sizes"].values())
+    assert plan["territory_addresses"] > 0
+    # the steering change lists hold registration ids only
+    moved = {m["registration_id"] for m in plan["moves"]}
+    assert set(plan["changes"][group]["remove"]) == moved
+    for resident in [*full.residents, newcomer]:
+        assert not any(form in response.text for form in number_forms(resident["i"]))
+    assert VOORNAAM not in response.text
+    # the stored plan reads back the same
+    again = full.client.get(
+        f"/groups/rebalance/{plan['plan_id']}", headers=bearer(full.steering)
+    )
+    assert again.json() == plan
+
+
+def test_apply_moves_members_keeps_history_and_lists_the_changes(full, newcomers):
+    group = full.groups[0]
+    newcomer = newcomers.register(group)
+    plan = _plan(full)
+    (new,) = [g["group_id"] for g in plan["new_groups"]]
+    old_numbers = {
+        m.registration_id: m.member_number
+        for r in full.in_group(group)
+        for m in _memberships(full, r["registration_id"])
+    }
+
+    response = _apply(full, plan["plan_id"])
+
+    assert response.status_code == 200, response.text
+    assert response.json()["moved"] == len(plan["moves"])
+    # every move: the old membership ended as "regrouped", a new one open
+    for move in plan["moves"]:
+        old, current = _memberships(full, move["registration_id"])
+        assert (old.group_id, old.end_reason) == (group, END_REGROUPED)
+        assert old.ended_at is not None and current.ended_at is None
+        assert current.group_id == new
+    (joined,) = _memberships(full, newcomer["registration_id"])
+    assert joined.ended_at is None
+    sizes = _open_sizes(full)
+    assert max(sizes.values()) <= CAP
+    assert sum(sizes.values()) == len(full.residents) + 1
+    assert {g: sizes[g] for g in plan["sizes"]} == {
+        g: s["after"] for g, s in plan["sizes"].items()
+    }
+    _assert_one_open_membership_each(full)
+    overview = full.client.get("/groups", headers=bearer(full.steering)).json()
+    row = next(g for g in overview if g["group_id"] == new)
+    assert row["territory_addresses"] > 0
+    # applying twice is refused
+    again = _apply(full, plan["plan_id"])
+    assert (again.status_code, again.json()["detail"]) == (
+        409,
+        "Dit plan is al uitgevoerd.",
+    )
+
+    # the old beheerder removes by member number, and sees no number
+    removals = full.client.get(
+        f"/groups/{group}/changes", headers=bearer(full.beheerders[group])
+    ).json()
+    moved = {m["registration_id"] for m in plan["moves"]}
+    assert sorted(c["member_number"] for c in removals if c["action"] == "remove") == (
+        sorted(old_numbers[r] for r in moved)
+    )
+    assert all("telefoon" not in c for c in removals if c["action"] == "remove")
+
+    # the new group's beheerder adds the moved members by number and vCard
+    with full.services.sessions() as session, session.begin():
+        token = store.add_user(session, "beheerder", new, None)[1]
+    additions = full.client.get(f"/groups/{new}/changes", headers=bearer(token)).json()
+    by_id = {r["registration_id"]: r for r in [*full.residents, newcomer]}
+    added = plan["changes"][new]["add"]
+    assert moved <= set(added) <= moved | {newcomer["registration_id"]}
+    expected = sorted(e164(by_id[r]["i"]) for r in added)
+    assert sorted(c["telefoon"] for c in additions) == expected
+    assert {c["action"] for c in additions} == {"add"}
+    assert all(c["voornaam"] == VOORNAAM for c in additions)
+    cards = full.client.get(f"/groups/{new}/changes.vcf", headers=bearer(token))
+    assert cards.headers["content-type"].startswith("text/vcard")
+    assert (
+        sorted(
+            line.removeprefix("TEL;TYPE=CELL:")
+            for line in cards.text.split("\r\n")
+            if line.startswith("TEL;")
+        )
+        == expected
+    )
+
+    # the steering view lists what is pending, then nothing once confirmed
+    pending = full.client.get(
+        "/groups/changes/pending", headers=bearer(full.steering)
+    ).json()
+    counts = {p["group_id"]: (p["add"], p["remove"]) for p in pending}
+    assert counts == {
+        g: (len(c["add"]), len(c["remove"])) for g, c in plan["changes"].items()
+    }
+    assert counts[group][1] == len(moved)
+    assert "+316" not in str(pending)
+    for group_id, user_token in ((new, token), (group, full.beheerders[group])):
+        for change in full.client.get(
+            f"/groups/{group_id}/changes", headers=bearer(user_token)
+        ).json():
+            done = full.client.post(
+                f"/groups/{group_id}/changes/{change['change_id']}/done",
+                headers=bearer(user_token),
+            )
+            assert done.status_code == 200 and done.json()["done_at"]
+    pending = full.client.get("/groups/changes/pending", headers=bearer(full.steering))
+    assert pending.json() == []
+
+    # a moved resident sees both memberships and the read of their number
+    resident = by_id[next(iter(moved))]
+    me = full.client.get("/registrations/me", headers=bearer(resident["token"])).json()
+    assert [m["group_id"] for m in me["memberships"]] == [group, new]
+    assert me["member_list_reads"]
+
+
+def test_apply_after_a_concurrent_registration_is_409_and_changes_nothing(
+    full, newcomers
+):
+    group = full.groups[0]
+    newcomers.register(group)
+    plan = _plan(full)
+    newcomers.register(full.groups[1])  # lands between the plan and its apply
+    engine = full.services.engine
+    before = table_dump(engine)
+
+    response = _apply(full, plan["plan_id"])
+
+    assert (response.status_code, response.json()["detail"]) == (409, STALE)
+    assert table_dump(engine) == before
+    # a fresh plan of the new state applies
+    fresh = _plan(full)
+    assert fresh["summary"]["joined"] == 2
+    assert _apply(full, fresh["plan_id"]).status_code == 200
+    assert max(_open_sizes(full).values()) <= CAP
+
+
+def test_a_failure_halfway_through_apply_leaves_the_database_as_before(
+    full, newcomers, monkeypatch
+):
+    newcomers.register(full.groups[0])
+    plan = _plan(full)
+    assert len(plan["joins"]) + len(plan["moves"]) >= 2
+    engine = full.services.engine
+    before = table_dump(engine)
+    real = store._start_membership
+    calls = []
+
+    def fail_second(session, group, registration, now):
+        # the first membership is really written before the failure
+        number = real(session, group, registration, now)
+        session.flush()
+        calls.append(number)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return number
+
+    monkeypatch.setattr(store, "_start_membership", fail_second)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _apply(full, plan["plan_id"])
+
+    assert len(calls) == 2
+    assert table_dump(engine) == before
+    # the same plan still applies once the failure is gone
+    monkeypatch.undo()
+    assert _apply(full, plan["plan_id"]).status_code == 200
+    _assert_one_open_membership_each(full)
+
+
+# (method, path, status per caller in CALLERS order); {p} a plan, {g} the
+# beheerder's group, {c} a pending change of that group
+MATRIX = [
+    ("POST", "/groups/rebalance", (401, 201, 403, 403, 403)),
+    ("GET", "/groups/rebalance/{p}", (401, 200, 403, 403, 403)),
+    ("GET", "/groups/changes/pending", (401, 200, 403, 403, 403)),
+    ("GET", "/groups/{g}/changes", (401, 403, 200, 403, 403)),
+    ("GET", "/groups/{g}/changes.vcf", (401, 403, 200, 403, 403)),
+    ("POST", "/groups/{g}/changes/{c}/done", (401, 403, 200, 403, 403)),
+    ("POST", "/groups/rebalance/{p}/apply", (401, 200, 403, 403, 403)),
+]
+
+
+def test_every_rebalance_endpoint_answers_every_caller_as_the_matrix_says(
+    full, newcomers
+):
+    client = full.client
+    group, other = full.groups[0], full.groups[1]
+    newcomers.register(group)
+    assert _apply(full, _plan(full)["plan_id"]).status_code == 200
+    (change, *_) = client.get(
+        f"/groups/{group}/changes", headers=bearer(full.beheerders[group])
+    ).json()
+    newcomers.register(other)
+    plan_id = _plan(full)["plan_id"]
+    tokens = {
+        "anonymous": None,
+        "steering": full.steering,
+        "beheerder": full.beheerders[group],
+        "other_beheerder": full.beheerders[other],
+        "resident": full.residents[-1]["token"],
+    }
+
+    wrong = []
+    for method, template, expected in MATRIX:
+        path = template.format(p=plan_id, g=group, c=change["change_id"])
+        for caller, status in zip(CALLERS, expected, strict=True):
+            token = tokens[caller]
+            response = client.request(
+                method, path, headers=bearer(token) if token else {}
+            )
+            if response.status_code != status:
+                wrong.append((method, path, caller, status, response.status_code))
+            if caller == "steering":
+                assert "+316" not in response.text, path
+
+    assert wrong == []
+    steering, beheerder = bearer(full.steering), bearer(full.beheerders[group])
+    missing = [
+        client.get("/groups/rebalance/nope", headers=steering),
+        client.post("/groups/rebalance/nope/apply", headers=steering),
+        client.post(f"/groups/{group}/changes/999999/done", headers=beheerder),
+    ]
+    assert [(r.status_code, r.json()["detail"]) for r in missing] == [
+        (404, "Onbekend plan."),
+        (404, "Onbekend plan."),
+        (404, "Onbekende wijziging."),
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_registrants_one_at_a_time_never_leave_a_group_above_the_cap(
+    make_settings, book, seed_rows, seed_plan
+):
+    cap, arrivals = 20, 300
+    used = {row["address_key"] for row in seed_rows}
+    rows = [r for r in spread_rows(book, 120) if r["address_key"] not in used]
+    assert len(rows) >= arrivals
+    with TestClient(create_app(make_settings(max_group_size=cap))) as client:
+        seeded = seed(client, seed_rows, seed_plan)
+        services = seeded.services
+        tokens, rebalances, moved = [], 0, 0
+
+        for n, row in enumerate(rows[:arrivals]):
+            response = client.post(
+                "/registrations", json=registration_body(row, 1000 + n)
+            )
+            assert response.status_code == 201
+            tokens.append(response.json()["token"])
+            if n % 30 == 29:  # now and then somebody leaves
+                leave = client.post(
+                    "/registrations/me/leave", headers=bearer(tokens.pop(0))
+                )
+                assert leave.status_code == 200
+            if response.json()["status"] == QUEUED:
+                with services.sessions() as session:
+                    reason = session.get(
+                        Registration, response.json()["registration_id"]
+                    ).queue_reason
+                assert reason == GROUP_FULL
+                plan = _plan(seeded)
+                assert _apply(seeded, plan["plan_id"]).status_code == 200
+                rebalances += 1
+                moved += len(plan["moves"])
+            assert max(_open_sizes(seeded).values()) <= cap, n
+
+        with services.sessions() as session:
+            active = session.scalar(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.status.in_(ACTIVE_STATUSES))
+            )
+            queued = session.scalar(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.status == QUEUED)
+            )
+    _assert_one_open_membership_each(seeded)
+    assert queued == 0
+    assert sum(_open_sizes(seeded).values()) == active
+    assert rebalances > 0
+    # a split moves at most the new half of a group that overflowed by one
+    assert moved <= rebalances * (cap // 2 + 1)
