@@ -22,6 +22,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 
 from partition.boundaries import normalise_boundaries
 from partition.errors import CRSError, InputFileError
@@ -30,6 +31,10 @@ from partition.register import prepare_register, require_columns, require_values
 logger = logging.getLogger(__name__)
 
 RD_NEW = "EPSG:28992"
+ADDRESS_LAYERS = ("addresses",)
+"""Layer names read as the address register from a multi-layer GeoPackage."""
+BOUNDARY_LAYERS = ("buurten", "wijken")
+"""Layer names read as boundaries from a multi-layer GeoPackage, in this order."""
 REGISTRATION_REQUIRED = ("registration_id", "postcode", "huisnummer")
 REGISTRATION_OPTIONAL = (
     "huisletter",
@@ -57,7 +62,7 @@ def read_addresses(path: str | Path) -> gpd.GeoDataFrame:
     """
     started = time.perf_counter()
     path = Path(path)
-    result = prepare_register(_read_table(path), source=path)
+    result = prepare_register(_read_table(path, ADDRESS_LAYERS), source=path)
     logger.info(
         "read %s addresses from %s in %.2f s",
         f"{len(result):,}",
@@ -123,7 +128,7 @@ def read_boundaries(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
     See :func:`partition.boundaries.normalise_boundaries` for the columns.
     """
     path = Path(path)
-    frame = _read_geo(path)
+    frame = _read_geo(path, BOUNDARY_LAYERS)
     return normalise_boundaries(frame, source=path)
 
 
@@ -193,11 +198,32 @@ def _staging(parent: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, layers: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read CSV or a geo file, by suffix."""
     if path.suffix.lower() in _GEO_SUFFIXES:
-        return _read_geo(path)
+        return _read_geo(path, layers)
     return _read_csv(path)
+
+
+def _choose_layer(path: Path, layers: tuple[str, ...]) -> str | None:
+    """The layer to read from a multi-layer GeoPackage; None for other files."""
+    if path.suffix.lower() != ".gpkg":
+        return None
+    try:
+        names = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises several unrelated types
+        msg = f"not a readable GeoPackage ({type(exc).__name__})"
+        raise InputFileError(path, msg) from exc
+    if len(names) <= 1:
+        return None
+    for name in layers:
+        if name in names:
+            return name
+    msg = (
+        f"the GeoPackage holds several layers ({', '.join(names)}) and none of "
+        f"{', '.join(layers) or 'the expected ones'}; save the layer as its own file"
+    )
+    raise InputFileError(path, msg)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -211,15 +237,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputFileError(path, msg) from exc
 
 
-def _read_geo(path: Path) -> gpd.GeoDataFrame:
-    """Read a vector file with pyogrio, insisting on a declared CRS."""
+def _read_geo(path: Path, layers: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
+    """Read a vector file with pyogrio, insisting on a declared CRS.
+
+    A GeoPackage with several layers (such as the one ``buurtgroepen data
+    download`` writes) is read from the first of ``layers`` it holds.
+    """
     if not path.is_file():
         raise InputFileError(path, "file not found")
+    layer = _choose_layer(path, layers)
     try:
         if path.suffix.lower() == ".parquet":
             frame = gpd.read_parquet(path)
         else:
-            frame = gpd.read_file(path, engine="pyogrio")
+            frame = gpd.read_file(path, engine="pyogrio", layer=layer)
     except Exception as exc:  # pyogrio raises several unrelated types
         msg = f"not a readable vector file ({type(exc).__name__})"
         raise InputFileError(path, msg) from exc

@@ -6,14 +6,16 @@ Commands (mounted by :mod:`service.cli` as ``buurtgroepen data ...``):
   Buurtkaart files -> ``DIR/buurten.gpkg`` (and ``DIR/wijken.gpkg``);
 - ``import-bag FILE (--gemeente CODE | --bbox x1,y1,x2,y2) --out DIR``: a BAG
   GeoPackage -> ``DIR/addresses.gpkg``;
-- ``download --gemeente GM0168 --out DIR [--base-url URL]``: both from PDOK,
-  with a progress bar; an interrupted download resumes when run again.
+- ``download --gemeente GM0168 --out DIR [--base-url URL]``: both from PDOK
+  into one GeoPackage ``DIR/GM0168.gpkg`` (layers ``addresses``, ``buurten``,
+  ``wijken``), with a progress bar; an interrupted download resumes when run
+  again.
 
 Each writes ``DIR/SOURCES.md`` (dates, files, licences: CBS CC BY 4.0 with
 attribution, BAG CC0) next to the data, keeping the notices of earlier imports
-into the same folder. The files are single-layer GeoPackages in EPSG:28992 that
+into the same folder. The GeoPackages are EPSG:28992 and read as they are by
 ``buurtgroepen partition --boundaries DIR/buurten.gpkg --addresses
-DIR/addresses.gpkg`` reads as they are (the readers take a file's only layer).
+DIR/addresses.gpkg`` (or ``DIR/GM0168.gpkg`` for both after a download).
 
 Bad input (a wrong gemeentecode, a file in another schema, a file without CRS)
 ends with one message on stderr and exit code 2, and nothing is written: the
@@ -198,9 +200,11 @@ def download(
             how="Downloaded",
         )
         sources = _sources_text(out, {"cbs": section_cbs, "bag": section_bag})
+        layers = {"addresses": fetched.addresses}
+        for name, write in _boundary_writers(fetched.boundaries).items():
+            layers[Path(name).stem] = write
         writers = {
-            **_boundary_writers(fetched.boundaries),
-            ADDRESSES_FILE: _gpkg_writer(fetched.addresses, "addresses"),
+            f"{fetched.boundaries.gemeentecode}.gpkg": _layers_writer(layers),
             SOURCES_FILE: io.text_writer(sources),
         }
         io.write_outputs(out, writers)
@@ -244,6 +248,23 @@ def _gpkg_writer(frame: gpd.GeoDataFrame, layer: str) -> Callable[[Path], None]:
     return lambda path: frame.to_file(
         path, layer=layer, driver="GPKG", engine="pyogrio"
     )
+
+
+def _layers_writer(layers: dict[str, object]) -> Callable[[Path], None]:
+    """A writer of one GeoPackage holding several layers.
+
+    ``layers`` maps a layer name to a GeoDataFrame or to a one-layer writer
+    (from :func:`_gpkg_writer`), which is then pointed at the shared file.
+    """
+
+    def write(path: Path) -> None:
+        for name, layer in layers.items():
+            if callable(layer):
+                layer(path)
+            else:
+                layer.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+    return write
 
 
 def _boundary_writers(result: CbsBoundaries) -> dict[str, Callable[[Path], None]]:

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import geopandas as gpd
+import pyogrio
 import pytest
 from typer.testing import CliRunner
 
@@ -213,16 +214,16 @@ def test_download_writes_boundaries_addresses_and_sources(
         "download", "--gemeente", "GM0168", "--out", out, "--base-url", pdok.url
     )
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {
-        "addresses.gpkg",
-        "buurten.gpkg",
-        "wijken.gpkg",
-        "SOURCES.md",
+    assert {p.name for p in out.iterdir()} == {"GM0168.gpkg", "SOURCES.md"}
+    assert {name for name, _ in pyogrio.list_layers(out / "GM0168.gpkg")} == {
+        "addresses",
+        "buurten",
+        "wijken",
     }
 
-    register = io.read_addresses(out / "addresses.gpkg")
+    register = io.read_addresses(out / "GM0168.gpkg")
     assert set(register["nummeraanduiding_id"]) == expected_bag_ids(pdok.bag)
-    assert len(io.read_boundaries(out / "buurten.gpkg")["buurt"]) == 2
+    assert len(io.read_boundaries(out / "GM0168.gpkg")["buurt"]) == 2
     sources = (out / "SOURCES.md").read_text()
     assert "Downloaded" in sources and pdok.url in sources
     assert "CC0 1.0" in sources and "CC BY 4.0" in sources
@@ -252,7 +253,7 @@ def test_an_interrupted_download_resumes_without_duplicates(
     rerun = [r for r in pdok.log[start:] if r.startswith(BAG_ITEMS)]
     assert not set(fetched) & set(rerun)
 
-    register = io.read_addresses(out / "addresses.gpkg")
+    register = io.read_addresses(out / "GM0168.gpkg")
     assert register["nummeraanduiding_id"].is_unique
     assert set(register["nummeraanduiding_id"]) == expected_bag_ids(pdok.bag)
     assert not (out / ".download").exists()
@@ -269,3 +270,20 @@ def test_download_of_an_unknown_gemeente_writes_nothing(
     assert result.exit_code == 2
     assert "GM9999" in error_lines(result)[0]
     assert not out.exists() and not pdok.requests(BAG_ITEMS)
+
+
+def test_a_geopackage_with_unknown_layers_is_refused(tmp_path: Path) -> None:
+    """Several layers and none of the expected names: one clear error."""
+    import geopandas as gpd
+    import shapely
+
+    from partition.errors import InputFileError
+
+    path = tmp_path / "mixed.gpkg"
+    frame = gpd.GeoDataFrame(
+        {"a": [1]}, geometry=[shapely.Point(260_000, 470_000)], crs=28992
+    )
+    for layer in ("foo", "bar"):
+        frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    with pytest.raises(InputFileError, match="several layers"):
+        io.read_addresses(path)
