@@ -1,0 +1,196 @@
+"""Rebalance benchmark: members moved by a rebalance against a full re-partition.
+
+Starting from a fresh partition at cap 50, on the demo municipality and on the
+real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
+
+- 10 % new registrations, drawn from the same uneven spread as the demo's own
+  (one generated set, split into the existing 91 % and the newcomers): existing
+  members moved by ``rebalance`` and by a full re-partition (after matching the
+  new groups to the old ones as well as possible), and the largest group;
+- 5 % of the members leave: members moved (none expected without a minimum);
+- the newcomers one at a time: total moved against the single batch;
+- the wall time of a rebalance of 10,000 registrations.
+
+It prints; it asserts nothing. Run: ``python bench/rebalance_bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import markdown_table  # noqa: E402
+from partition.demo import make_demo_municipality  # noqa: E402
+from partition.geocode import RegisterGeocoder  # noqa: E402
+from partition.groups import partition_members  # noqa: E402
+from partition.rebalance import rebalance  # noqa: E402
+from partition.register import prepare_register  # noqa: E402
+from partition.territories import assign_addresses  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+LOSSER_BUURTEN = SHARED / "losser_buurten_2024_cbs_generalised_rd.geojson"
+LOSSER_WIJKEN = SHARED / "losser_wijken_2024_cbs_generalised_rd.geojson"
+CAP = 50
+
+
+def members_of(n_addresses: int, n_registrations: int, seed: int, **places):
+    """Geocoded registrations and the register of a generated municipality."""
+    demo = make_demo_municipality(
+        seed=seed, n_addresses=n_addresses, n_registrations=n_registrations, **places
+    )
+    register = prepare_register(demo.addresses)
+    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
+    members = geocoded[geocoded["match_quality"].ne("unmatched")].copy()
+    return members.reset_index(drop=True), register
+
+
+def matched_moves(old: pd.Series, new: pd.Series) -> int:
+    """Members in another group after matching new groups to old ones (Hungarian)."""
+    table = pd.crosstab(old, new)
+    rows, cols = linear_sum_assignment(-table.to_numpy())
+    kept = int(table.to_numpy()[rows, cols].sum())
+    return int(len(old) - kept)
+
+
+def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int):
+    """All figures of one municipality, as table rows."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    newcomer = rng.random(len(members)) < 1 / 11  # 10 % of the existing count
+    current = members[~newcomer].copy()
+    joiners = members[newcomer].copy()
+    current["group_id"] = partition_members(current, max_size=CAP).to_numpy()
+    territory = assign_addresses(register, current, current["group_id"]).set_axis(
+        register["address_key"]
+    )
+
+    # 10 % join: rebalance against a full re-partition
+    started = time.perf_counter()
+    plan = rebalance(current, joiners=joiners, address_groups=territory, max_size=CAP)
+    seconds = time.perf_counter() - started
+    fresh = partition_members(members, max_size=CAP)
+    fresh_old = fresh[~newcomer].to_numpy()
+    full_moved = matched_moves(
+        current["group_id"].reset_index(drop=True), pd.Series(fresh_old)
+    )
+    sizes = plan.assignment.value_counts()
+    rows.append(
+        [
+            name,
+            "10 % join: rebalance",
+            f"{len(current):,}",
+            f"{plan.summary['moved']:,}",
+            f"{plan.summary['moved_share']:.1%}",
+            str(plan.summary["split_groups"]),
+            str(int(sizes.max())),
+            f"{seconds:.3f}",
+        ]
+    )
+    rows.append(
+        [
+            name,
+            "10 % join: full re-partition",
+            f"{len(current):,}",
+            f"{full_moved:,}",
+            f"{full_moved / len(current):.1%}",
+            "-",
+            str(int(fresh.value_counts().max())),
+            "-",
+        ]
+    )
+
+    # 5 % leave
+    leavers = current["registration_id"].sample(frac=0.05, random_state=seed).to_numpy()
+    started = time.perf_counter()
+    plan = rebalance(current, leavers=leavers, max_size=CAP)
+    rows.append(
+        [
+            name,
+            "5 % leave",
+            f"{len(current):,}",
+            f"{plan.summary['moved']:,}",
+            f"{plan.summary['moved_share']:.1%}",
+            str(plan.summary["split_groups"]),
+            str(int(plan.assignment.value_counts().max())),
+            f"{time.perf_counter() - started:.3f}",
+        ]
+    )
+
+    # the same newcomers one at a time
+    state = current.copy()
+    moved = 0
+    started = time.perf_counter()
+    for _, one in joiners.iterrows():
+        step = rebalance(
+            state, joiners=one.to_frame().T, address_groups=territory, max_size=CAP
+        )
+        moved += step.summary["moved"]
+        everyone = pd.concat([state.drop(columns="group_id"), one.to_frame().T])
+        state = everyone.set_index("registration_id").loc[step.assignment.index]
+        state = state.assign(group_id=step.assignment).reset_index()
+        assert state["group_id"].value_counts().max() <= CAP
+    rows.append(
+        [
+            name,
+            "10 % join, one at a time",
+            f"{len(current):,}",
+            f"{moved:,}",
+            f"{moved / len(current):.1%}",
+            "-",
+            str(int(state["group_id"].value_counts().max())),
+            f"{time.perf_counter() - started:.2f}",
+        ]
+    )
+    return rows
+
+
+def main() -> None:
+    """Run the scenarios and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+
+    rows = []
+    members, register = members_of(10_000, 506, args.seed)
+    rows += scenario("demo (10,000 addresses)", members, register, args.seed)
+    if LOSSER_BUURTEN.is_file():
+        places = {
+            "buurten": gpd.read_file(LOSSER_BUURTEN),
+            "wijken": gpd.read_file(LOSSER_WIJKEN),
+        }
+        members, register = members_of(10_000, 506, args.seed, **places)
+        rows += scenario("Losser buurten, generated", members, register, args.seed)
+    else:
+        print(f"skipped Losser: {LOSSER_BUURTEN} not found (needs ../shared/data)")
+
+    # speed at 10,000 registrations
+    members, register = members_of(40_000, 11_000, args.seed)
+    rows += scenario("demo (40,000 addresses)", members, register, args.seed)[:1]
+
+    header = [
+        "municipality",
+        "scenario",
+        "members",
+        "moved",
+        "moved %",
+        "splits",
+        "largest group",
+        "seconds",
+    ]
+    print(f"cap {CAP}; moved = existing members placed in another group")
+    print(markdown_table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
