@@ -852,3 +852,30 @@ def _assemble(
     total = result["addresses"].where(result["addresses"] > 0)
     result["coverage"] = (result["registered_addresses"] / total).astype("float64")
     return result[COVERAGE_COLUMNS]
+
+
+def check_covered(
+    covered: pd.DataFrame, radius: float, columns: tuple[str, ...]
+) -> None:
+    """Check a frame from :func:`address_coverage` before gaps or targets use it.
+
+    Raises
+    ------
+    BuurtgroepenError
+        When ``columns`` are missing, ``radius`` is not positive, or the frame
+        was computed with another radius than the one asked for now.
+    """
+    missing = [c for c in columns if c not in covered]
+    if missing:
+        raise BuurtgroepenError(
+            f"`covered` lacks column(s) {missing}; build it with "
+            "partition.coverage.address_coverage from the address register."
+        )
+    used = covered.attrs.get("radius_m")
+    if used is not None and not np.isclose(used, radius):
+        raise BuurtgroepenError(
+            f"`radius` is {radius} m but `covered` was computed with {used} m; "
+            "pass the same radius to both."
+        )
+    if not radius > 0:
+        raise BuurtgroepenError(f"`radius` must be positive, got {radius}.")

@@ -34,7 +34,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from partition.coverage import DEFAULT_RADIUS_M
+from partition.coverage import DEFAULT_RADIUS_M, check_covered
 from partition.errors import BuurtgroepenError
 
 logger = logging.getLogger(__name__)
@@ -142,20 +142,7 @@ def _check_inputs(
     covered: pd.DataFrame, radius: float, min_addresses: int, grid: float
 ) -> None:
     """Raise for a frame that is not from address_coverage or a bad parameter."""
-    missing = [c for c in ("covered", "x", "y", "woonplaats") if c not in covered]
-    if missing:
-        raise BuurtgroepenError(
-            f"`covered` lacks column(s) {missing}; build it with "
-            "partition.coverage.address_coverage."
-        )
-    used = covered.attrs.get("radius_m")
-    if used is not None and not np.isclose(used, radius):
-        raise BuurtgroepenError(
-            f"`radius` is {radius} m but `covered` was computed with {used} m; "
-            "pass the same radius to both."
-        )
-    if not radius > 0:
-        raise BuurtgroepenError(f"`radius` must be positive, got {radius}.")
+    check_covered(covered, radius, ("covered", "x", "y", "woonplaats"))
     if isinstance(min_addresses, bool) or not isinstance(min_addresses, int):
         raise BuurtgroepenError("`min_addresses` must be a whole number, e.g. 3.")
     if min_addresses < 1:

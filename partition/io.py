@@ -198,6 +198,31 @@ def _staging(parent: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_declared_crs(frame: gpd.GeoDataFrame, where: object) -> None:
+    """Refuse geometry without a CRS, or RD metres that lost their CRS on the way.
+
+    GeoJSON without a ``crs`` member is WGS84 by RFC 7946, so a file saved from RD
+    New without its CRS reads as degrees far outside their range.
+
+    Raises
+    ------
+    CRSError
+        Naming ``where`` (the file, or the file and layer) and the fix.
+    """
+    if frame.crs is None:
+        msg = f"{where}: the file declares no CRS; save it with its CRS and try again"
+        raise CRSError(msg)
+    if frame.crs.is_geographic and len(frame) and not frame.geometry.is_empty.all():
+        minx, miny, maxx, maxy = frame.total_bounds
+        if min(minx, miny) < -180 or max(maxx, maxy) > 180 or max(miny, maxy) > 90:
+            msg = (
+                f"{where}: the file declares no CRS (so WGS84 degrees are assumed) "
+                "but holds coordinates in metres; save it with its CRS "
+                "(EPSG:28992 for RD New)"
+            )
+            raise CRSError(msg)
+
+
 def _read_table(path: Path, layers: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read CSV or a geo file, by suffix."""
     if path.suffix.lower() in _GEO_SUFFIXES:
@@ -254,19 +279,5 @@ def _read_geo(path: Path, layers: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
     except Exception as exc:  # pyogrio raises several unrelated types
         msg = f"not a readable vector file ({type(exc).__name__})"
         raise InputFileError(path, msg) from exc
-    if frame.crs is None:
-        msg = f"{path}: the file declares no CRS; save it with its CRS and try again"
-        raise CRSError(msg)
-
-    # GeoJSON without a `crs` member is WGS84 by RFC 7946; metres there mean the
-    # CRS was dropped on the way
-    if frame.crs.is_geographic and len(frame) and not frame.geometry.is_empty.all():
-        minx, miny, maxx, maxy = frame.total_bounds
-        if min(minx, miny) < -180 or max(maxx, maxy) > 180 or max(miny, maxy) > 90:
-            msg = (
-                f"{path}: the file declares no CRS (so WGS84 degrees are assumed) "
-                "but holds coordinates in metres; save it with its CRS "
-                "(EPSG:28992 for RD New)"
-            )
-            raise CRSError(msg)
+    check_declared_crs(frame, path)
     return frame

@@ -42,7 +42,7 @@ import shapely
 from scipy.sparse import csr_array
 from scipy.spatial import cKDTree
 
-from partition.coverage import DEFAULT_RADIUS_M
+from partition.coverage import DEFAULT_RADIUS_M, check_covered
 from partition.errors import BuurtgroepenError
 
 logger = logging.getLogger(__name__)
@@ -327,20 +327,7 @@ def _check_inputs(
     covered: pd.DataFrame, radius: float, limit: int | None, min_gain: int
 ) -> None:
     """Raise for a frame not from address_coverage or a parameter out of range."""
-    missing = [c for c in _REQUIRED if c not in covered]
-    if missing:
-        raise BuurtgroepenError(
-            f"`covered` lacks column(s) {missing}; build it with "
-            "partition.coverage.address_coverage from the address register."
-        )
-    used = covered.attrs.get("radius_m")
-    if used is not None and not np.isclose(used, radius):
-        raise BuurtgroepenError(
-            f"`radius` is {radius} m but `covered` was computed with {used} m; "
-            "pass the same radius to both."
-        )
-    if not radius > 0:
-        raise BuurtgroepenError(f"`radius` must be positive, got {radius}.")
+    check_covered(covered, radius, _REQUIRED)
     for name, value, lowest in (("limit", limit, 0), ("min_gain", min_gain, 1)):
         if value is None and name == "limit":
             continue

@@ -30,6 +30,7 @@ import pandas as pd
 import pyogrio
 
 from partition.errors import CRSError, InputFileError
+from partition.io import check_declared_crs
 
 logger = logging.getLogger(__name__)
 
@@ -129,16 +130,5 @@ def _read_layer(path: Path, name: str, *, single: bool) -> pd.DataFrame:
             "BAG files are EPSG:28992) and try again"
         )
         raise CRSError(msg)
-
-    # GeoJSON without a `crs` member is WGS84 by RFC 7946; metres there mean
-    # the CRS was dropped on the way
-    if frame.crs.is_geographic and len(frame) and not frame.geometry.is_empty.all():
-        minx, miny, maxx, maxy = frame.total_bounds
-        if min(minx, miny) < -180 or max(maxx, maxy) > 180 or max(miny, maxy) > 90:
-            msg = (
-                f"{where}: the file declares no CRS (so WGS84 degrees are "
-                "assumed) but holds coordinates in metres; save it with its CRS "
-                "(EPSG:28992 for RD New)"
-            )
-            raise CRSError(msg)
+    check_declared_crs(frame, where)
     return frame
