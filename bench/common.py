@@ -63,6 +63,7 @@ PEAK_MEMORY_DEFINITION = (
 
 _SPARE = 1.03  # registrations generated per wanted member (1 % stay unmatched)
 _SAMPLE_S = 0.02
+_MIN_WINDOW_S = 0.5
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -159,12 +160,23 @@ class Measurement:
     result: object = None
     timed_out: bool = False
     error: str | None = None
-    others_cores: float = 0.0  # mean cores busy with other processes meanwhile
+    others_cpu_s: float = 0.0  # CPU seconds other processes used meanwhile
+    window_s: float = 0.0  # wall seconds over which others_cpu_s was counted
 
     @property
     def ok(self) -> bool:
         """True when the call returned a result."""
         return not self.timed_out and self.error is None
+
+    @property
+    def others_cores(self) -> float | None:
+        """Mean cores other processes kept busy meanwhile; None below 0.5 s.
+
+        /proc/stat counts in ticks of 10 ms, so a shorter window says nothing.
+        """
+        if self.window_s < _MIN_WINDOW_S:
+            return None
+        return self.others_cpu_s / self.window_s
 
 
 def measure(fn: Callable[[], object], *, budget_s: float | None = None) -> Measurement:
@@ -223,14 +235,16 @@ def measure(fn: Callable[[], object], *, budget_s: float | None = None) -> Measu
             signal.signal(signal.SIGALRM, previous)
     seconds = time.perf_counter() - started
     own = time.process_time() - own_before
-    others = max(0.0, _busy_cpu_s() - busy_before - own) / max(seconds, 1e-9)
+    others = max(0.0, _busy_cpu_s() - busy_before - own)
 
     # the sampler sees spikes it can wake up for, VmHWM the ones in between
     peak = sampler.stop()
     if hwm_ok:
         peak = max(peak, _status_bytes("VmHWM"))
     peak_mb = max(0.0, peak - baseline) / 2**20
-    return Measurement(seconds, peak_mb, result, timed_out, error, others)
+    return Measurement(
+        seconds, peak_mb, result, timed_out, error, others, window_s=seconds
+    )
 
 
 def measure_best(
@@ -244,21 +258,24 @@ def measure_best(
 
     A call that takes under ``repeat_below_s`` is run again, up to ``repeats``
     runs in all, as ``timeit`` does, because one run of a few milliseconds is
-    mostly noise. The result is the first run's; the peak memory the highest of
-    all runs.
+    mostly noise. The result is the first run's, the peak memory the highest of
+    all runs and the other processes' CPU time the sum over all runs.
     """
     first = measure(fn, budget_s=budget_s)
-    best, peak, others = first.seconds, first.peak_mb, first.others_cores
+    best, peak = first.seconds, first.peak_mb
+    others, window = first.others_cpu_s, first.window_s
     for _ in range(repeats - 1):
         if not first.ok or best >= repeat_below_s:
             break
         again = measure(fn, budget_s=budget_s)
         if not again.ok:
             break
-        if again.seconds < best:
-            best, others = again.seconds, again.others_cores
+        best = min(best, again.seconds)
         peak = max(peak, again.peak_mb)
-    return Measurement(best, peak, first.result, first.timed_out, first.error, others)
+        others, window = others + again.others_cpu_s, window + again.window_s
+    return Measurement(
+        best, peak, first.result, first.timed_out, first.error, others, window
+    )
 
 
 def _short(text: str, width: int = 80) -> str:

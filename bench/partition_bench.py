@@ -363,7 +363,8 @@ def _run_one(members: pd.DataFrame, method: Method, budget: Budget, seed: int) -
     quality = partition_quality(members, labels, max_size=CAP)
     _progress(
         f"N={n:,}: {method.key} {run.seconds:.2f} s, {run.peak_mb:,.0f} MB, "
-        f"{quality['groups']:,} groups, other processes {run.others_cores:.2f} "
+        f"{quality['groups']:,} groups, other processes "
+        f"{fmt(run.others_cores, 2)} "
         f"cores (scored in {time.perf_counter() - scored:.1f} s)"
     )
     over = run.seconds > budget.seconds
@@ -426,7 +427,8 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
         label = r.method.label if r.status is None else f"{r.method.label}: {r.status}"
         wall = "-"
         if r.run is not None:
-            busy = r.run.others_cores > BUSY_MACHINE_CORES
+            others = r.run.others_cores
+            busy = others is not None and others > BUSY_MACHINE_CORES
             wall = _seconds(r.run.seconds) + (" †" if busy else "")
         peak = fmt(r.run.peak_mb, 0) if r.run is not None else "-"
         q = r.quality or {}
@@ -522,7 +524,8 @@ methods use the Delaunay graph of the members as weights.
 {table}
 
 † other processes kept more than {BUSY_MACHINE_CORES:g} of a core busy on
-average during this run (the machine is shared), so the time is likely inflated.
+average during this run (the machine is shared), so the time is likely inflated;
+runs shorter than 0.5 s in all are too short to tell and never marked.
 """
 
 
