@@ -1025,7 +1025,8 @@ def group_overview(
 
 def _counts(session: Session, query: object) -> dict[str, int]:
     """A ``(key, count)`` query as a dictionary."""
-    return {str(key): int(count) for key, count in session.execute(query)}  # type: ignore[call-overload]
+    rows = session.execute(query)  # type: ignore[call-overload]
+    return {str(key): int(count) for key, count in rows}
 
 
 def stats(session: Session) -> dict[str, int]:
