@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+from fastapi import Response
 from pydantic import BaseModel, Field
+
+from service import vcard
 
 
 class FieldErrorOut(BaseModel):
@@ -35,3 +40,14 @@ AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": MessageOut, "description": "The token has no access here"},
     **ERROR_RESPONSES,
 }
+
+
+def vcard_response(
+    group_id: str, members: Iterable[Mapping[str, object]], filename: str
+) -> Response:
+    """A vCard 3.0 download of ``members`` of ``group_id`` for a beheerder's phone."""
+    return Response(
+        vcard.members_vcard(group_id, members),
+        media_type="text/vcard; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -12,7 +12,7 @@ import logging
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.responses import PlainTextResponse
 
-from service import store, texts, vcard
+from service import store, texts
 from service.auth import (
     AnyUser,
     GroupBeheerder,
@@ -23,7 +23,7 @@ from service.auth import (
     require_user,
 )
 from service.models import STEERING
-from service.routes import AUTH_RESPONSES, MessageOut
+from service.routes import AUTH_RESPONSES, MessageOut, vcard_response
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,7 @@ def download_members(
         len(members),
         group_id,
     )
-    return Response(
-        vcard.members_vcard(group_id, members),
-        media_type="text/vcard; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{group_id}.vcf"',
-        },
-    )
+    return vcard_response(group_id, members, f"{group_id}.vcf")
 
 
 @router.get(

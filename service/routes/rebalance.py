@@ -16,7 +16,7 @@ import logging
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from partition.errors import InfeasibleError
-from service import store, vcard
+from service import store
 from service.auth import (
     GroupBeheerder,
     ServicesDep,
@@ -26,7 +26,7 @@ from service.auth import (
     require_user,
 )
 from service.models import STEERING
-from service.routes import AUTH_RESPONSES, MessageOut
+from service.routes import AUTH_RESPONSES, MessageOut, vcard_response
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +178,7 @@ def download_additions(
         len(additions),
         group_id,
     )
-    return Response(
-        vcard.members_vcard(group_id, additions),
-        media_type="text/vcard; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{group_id}-changes.vcf"',
-        },
-    )
+    return vcard_response(group_id, additions, f"{group_id}-changes.vcf")
 
 
 @router.post(
