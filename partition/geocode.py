@@ -220,7 +220,7 @@ class RegisterGeocoder:
             ``huisnummer``.
         """
         start = time.perf_counter()
-        _check_registrations(registrations)
+        check_registrations(registrations)
         parts, postcode_valid, parsable, reason = _normalise_registrations(
             registrations
         )
@@ -555,8 +555,8 @@ def _output_columns(register: pd.DataFrame) -> pd.DataFrame:
     return output.reindex(pd.RangeIndex(len(register) + 1))
 
 
-def _check_registrations(registrations: pd.DataFrame) -> None:
-    """Raise when a required registration column is absent."""
+def check_registrations(registrations: pd.DataFrame) -> None:
+    """Raise when a required registration column is absent (every `Geocoder`)."""
     required = ("registration_id", "postcode", "huisnummer")
     missing = [column for column in required if column not in registrations.columns]
     if missing:

@@ -680,16 +680,7 @@ def _place(
         registration.status, registration.queue_reason = QUEUED, GROUP_FULL
         return None
 
-    group.last_member_number += 1
-    session.add(
-        Membership(
-            registration_id=registration.id,
-            group_id=group.id,
-            member_number=group.last_member_number,
-            started_at=now,
-        )
-    )
-    registration.status, registration.queue_reason = ASSIGNED, None
+    _start_membership(session, group, registration, now)
     return group.id
 
 

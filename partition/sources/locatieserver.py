@@ -62,6 +62,7 @@ from partition.geocode import (
     UNKNOWN_ADDRESS,
     UNMATCHED,
     RegisterGeocoder,
+    check_registrations,
 )
 from partition.sources._http import HttpClient
 from partition.sources.cbs import normalise_gemeentecode
@@ -171,7 +172,7 @@ class LocatieserverGeocoder:
             When the Locatieserver keeps failing.
         """
         started = time.perf_counter()
-        _check_registrations(registrations)
+        check_registrations(registrations)
         parts = _parts(registrations)
 
         # candidates by postcode and number, then by street for the rest
@@ -264,19 +265,6 @@ class LocatieserverGeocoder:
 
 
 # --- steps ----------------------------------------------------------------------
-
-
-def _check_registrations(registrations: pd.DataFrame) -> None:
-    """Raise when a required registration column is absent."""
-    required = ("registration_id", "postcode", "huisnummer")
-    missing = [column for column in required if column not in registrations.columns]
-    if missing:
-        names = ", ".join(f"`{column}`" for column in missing)
-        msg = (
-            f"`registrations` has no {names} column; give every registration an "
-            "id, a postcode and a huisnummer."
-        )
-        raise BuurtgroepenError(msg)
 
 
 def _parts(registrations: pd.DataFrame) -> pd.DataFrame:
