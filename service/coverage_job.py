@@ -108,6 +108,7 @@ def run_coverage(
     limit: int | None = None,
     min_gain: int = MIN_GAIN,
     within: str = "woonplaats",
+    geocoded: pd.DataFrame | None = None,
 ) -> CoverageRun:
     """Analyse coverage, gaps and recruitment targets of one municipality.
 
@@ -134,6 +135,9 @@ def run_coverage(
         See :func:`partition.recruit.recruitment_targets`.
     within
         The unit level the groups were made in, for the territories.
+    geocoded
+        The geocoder's output for ``registrations`` when the caller already
+        has it (a partition run of the same files), so it is not made twice.
 
     Returns
     -------
@@ -151,7 +155,8 @@ def run_coverage(
 
     if buurten is not None:
         addresses = attach_boundaries(addresses, buurten)
-    geocoded = RegisterGeocoder(addresses).geocode(registrations)
+    if geocoded is None:
+        geocoded = RegisterGeocoder(addresses).geocode(registrations)
     members = geocoded[geocoded["match_quality"].ne("unmatched")]
     step("geocode")
 

@@ -7,6 +7,7 @@ leaves the output folder as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -51,8 +52,13 @@ def partition(
     within: str = "woonplaats",
     seed: int = 0,
     subtitle: str | None = None,
+    on_result: Callable[[PartitionResult, pd.DataFrame, dict], None] | None = None,
 ) -> dict:
-    """Read the inputs, partition, and write the outputs of a partition run."""
+    """Read the inputs, partition, and write the outputs of a partition run.
+
+    ``on_result`` receives the run, the registrations and the boundary layers,
+    for a caller that continues with the same data (the demo's coverage).
+    """
     register = io.read_addresses(addresses)
     people = io.read_registrations(registrations)
     layers = io.read_boundaries(boundaries) if boundaries else {}
@@ -73,6 +79,8 @@ def partition(
     write_partition_outputs(
         result, out, buurten=buurten, title=title, subtitle=subtitle
     )
+    if on_result is not None:
+        on_result(result, people, layers)
     return result.summary
 
 
@@ -184,6 +192,27 @@ def demo(
             "buurten.geojson": io.geojson_writer(layer),
         },
     )
+    # the steering group's coverage map of the same run, from the same
+    # register and geocoding rather than reading and matching everything again
+    coverage: dict = {}
+
+    def map_coverage(
+        result: PartitionResult, people: pd.DataFrame, layers: dict
+    ) -> None:
+        run = coverage_job.run_coverage(
+            result.addresses,
+            people,
+            buurten=layers.get("buurt"),
+            wijken=layers.get("wijk"),
+            assignments=result.assignments,
+            within=within,
+            geocoded=result.geocoded,
+        )
+        coverage_job.write_coverage_outputs(
+            run, out, subtitle=source_label(result.addresses)
+        )
+        coverage.update(run.summary)
+
     summary = partition(
         inputs / "addresses.csv",
         inputs / "registrations.csv",
@@ -193,17 +222,9 @@ def demo(
         target_fill=target_fill,
         within=within,
         seed=seed,
+        on_result=map_coverage,
     )
-
-    # the steering group's coverage map and recruitment list of the same run
-    summary["coverage"] = coverage_job.coverage(
-        inputs / "addresses.csv",
-        inputs / "registrations.csv",
-        out,
-        assignments=out / "assignments.csv",
-        boundaries=inputs / "buurten.geojson",
-        within=within,
-    )
+    summary["coverage"] = coverage
     return summary
 
 
