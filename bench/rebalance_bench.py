@@ -8,8 +8,12 @@ real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
   members moved by ``rebalance`` and by a full re-partition (after matching the
   new groups to the old ones as well as possible), and the largest group;
 - 5 % of the members leave: members moved (none expected without a minimum);
-- the newcomers one at a time: total moved against the single batch;
-- the wall time of a rebalance of 10,000 registrations.
+- the newcomers one at a time (at most ``--one-at-a-time`` of them): total
+  moved against the single batch of the same newcomers;
+- the shape of the groups afterwards: contiguous % and hull overlap % from
+  ``partition.quality`` (before the change, after the rebalance, and for the
+  full re-partition);
+- all of it again at 10,000 registrations (40,000 addresses), with the wall time.
 
 It prints; it asserts nothing. Run: ``python bench/rebalance_bench.py``.
 """
@@ -33,6 +37,7 @@ from bench.common import markdown_table  # noqa: E402
 from partition.demo import make_demo_municipality  # noqa: E402
 from partition.geocode import RegisterGeocoder  # noqa: E402
 from partition.groups import partition_members  # noqa: E402
+from partition.quality import partition_quality  # noqa: E402
 from partition.rebalance import rebalance  # noqa: E402
 from partition.register import prepare_register  # noqa: E402
 from partition.territories import assign_addresses  # noqa: E402
@@ -62,7 +67,23 @@ def matched_moves(old: pd.Series, new: pd.Series) -> int:
     return int(len(old) - kept)
 
 
-def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int):
+def shape(members: pd.DataFrame, assignment: pd.Series) -> list[str]:
+    """Contiguous % and hull overlap % of ``assignment`` (by registration_id)."""
+    frame = members.drop(columns="group_id", errors="ignore")
+    frame = frame.set_index("registration_id").loc[assignment.index].reset_index()
+    quality = partition_quality(
+        frame, pd.Series(assignment.to_numpy(), index=frame.index), max_size=CAP
+    )
+    return [f"{quality['contiguous_pct']:.1f}", f"{quality['hull_overlap_pct']:.1f}"]
+
+
+def scenario(
+    name: str,
+    members: pd.DataFrame,
+    register: pd.DataFrame,
+    seed: int,
+    one_at_a_time: int,
+):
     """All figures of one municipality, as table rows."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -72,6 +93,11 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
     current["group_id"] = partition_members(current, max_size=CAP).to_numpy()
     territory = assign_addresses(register, current, current["group_id"]).set_axis(
         register["address_key"]
+    )
+    before = current.set_index("registration_id")["group_id"]
+    rows.append(
+        [name, "before (fresh partition)", f"{len(current):,}", "-", "-", "-"]
+        + [str(int(before.value_counts().max())), "-", *shape(current, before)]
     )
 
     # 10 % join: rebalance against a full re-partition
@@ -94,6 +120,7 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
             str(plan.summary["split_groups"]),
             str(int(sizes.max())),
             f"{seconds:.3f}",
+            *shape(members, plan.assignment),
         ]
     )
     rows.append(
@@ -106,6 +133,9 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
             "-",
             str(int(fresh.value_counts().max())),
             "-",
+            *shape(
+                members, pd.Series(fresh.to_numpy(), index=members["registration_id"])
+            ),
         ]
     )
 
@@ -123,6 +153,7 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
             str(plan.summary["split_groups"]),
             str(int(plan.assignment.value_counts().max())),
             f"{time.perf_counter() - started:.3f}",
+            *shape(current, plan.assignment),
         ]
     )
 
@@ -130,7 +161,8 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
     state = current.copy()
     moved = 0
     started = time.perf_counter()
-    for _, one in joiners.iterrows():
+    batch = joiners.head(one_at_a_time)
+    for _, one in batch.iterrows():
         step = rebalance(
             state, joiners=one.to_frame().T, address_groups=territory, max_size=CAP
         )
@@ -139,16 +171,35 @@ def scenario(name: str, members: pd.DataFrame, register: pd.DataFrame, seed: int
         state = everyone.set_index("registration_id").loc[step.assignment.index]
         state = state.assign(group_id=step.assignment).reset_index()
         assert state["group_id"].value_counts().max() <= CAP
+    one_by_one_s = time.perf_counter() - started
+    together = rebalance(
+        current, joiners=batch, address_groups=territory, max_size=CAP
+    ).summary
     rows.append(
         [
             name,
-            "10 % join, one at a time",
+            f"{len(batch):,} join one at a time",
             f"{len(current):,}",
             f"{moved:,}",
             f"{moved / len(current):.1%}",
             "-",
             str(int(state["group_id"].value_counts().max())),
-            f"{time.perf_counter() - started:.2f}",
+            f"{one_by_one_s:.2f}",
+            *shape(state, state.set_index("registration_id")["group_id"]),
+        ]
+    )
+    rows.append(
+        [
+            name,
+            f"the same {len(batch):,} in one batch",
+            f"{len(current):,}",
+            f"{together['moved']:,}",
+            f"{together['moved_share']:.1%}",
+            str(together["split_groups"]),
+            str(together["max_group_size"]),
+            f"{together['seconds']:.3f}",
+            "-",
+            "-",
         ]
     )
     return rows
@@ -158,25 +209,41 @@ def main() -> None:
     """Run the scenarios and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--one-at-a-time",
+        type=int,
+        default=1_000,
+        help="newcomers added one by one per municipality (default 1,000)",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
 
     rows = []
     members, register = members_of(10_000, 506, args.seed)
-    rows += scenario("demo (10,000 addresses)", members, register, args.seed)
+    rows += scenario(
+        "demo (10,000 addresses)", members, register, args.seed, args.one_at_a_time
+    )
     if LOSSER_BUURTEN.is_file():
         places = {
             "buurten": gpd.read_file(LOSSER_BUURTEN),
             "wijken": gpd.read_file(LOSSER_WIJKEN),
         }
         members, register = members_of(10_000, 506, args.seed, **places)
-        rows += scenario("Losser buurten, generated", members, register, args.seed)
+        rows += scenario(
+            "Losser buurten, generated",
+            members,
+            register,
+            args.seed,
+            args.one_at_a_time,
+        )
     else:
         print(f"skipped Losser: {LOSSER_BUURTEN} not found (needs ../shared/data)")
 
-    # speed at 10,000 registrations
+    # 10,000 registrations
     members, register = members_of(40_000, 11_000, args.seed)
-    rows += scenario("demo (40,000 addresses)", members, register, args.seed)[:1]
+    rows += scenario(
+        "demo (40,000 addresses)", members, register, args.seed, args.one_at_a_time
+    )
 
     header = [
         "municipality",
@@ -187,6 +254,8 @@ def main() -> None:
         "splits",
         "largest group",
         "seconds",
+        "contiguous %",
+        "hull overlap %",
     ]
     print(f"cap {CAP}; moved = existing members placed in another group")
     print(markdown_table(header, rows))

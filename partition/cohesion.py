@@ -76,7 +76,7 @@ def mend_streets(
                 continue
             grown = np.union1d(np.flatnonzero(labels == target), site_ids)
             shrunk = np.setdiff1d(np.flatnonzero(labels == source), site_ids)
-            if not (_connected(adjacency, grown) and _connected(adjacency, shrunk)):
+            if not (connected(adjacency, grown) and connected(adjacency, shrunk)):
                 continue
             new_target = shapely.convex_hull(shapely.multipoints(xy[grown]))
             new_source = shapely.convex_hull(shapely.multipoints(xy[shrunk]))
@@ -139,19 +139,31 @@ def _hulls(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return hulls
 
 
-def _connected(adjacency: csr_matrix, nodes: np.ndarray) -> bool:
-    """Whether ``nodes`` form one connected piece of the graph (BFS on a subgraph)."""
+def connected(adjacency: csr_matrix, nodes: np.ndarray) -> bool:
+    """Whether ``nodes`` form one connected piece of the graph (BFS on a subgraph).
+
+    The search walks the CSR arrays directly, one frontier at a time, so a test
+    on a small group in a large graph costs the group, not the graph.
+    """
     if len(nodes) <= 1:
         return True
-    sub = adjacency[nodes][:, nodes]
-    seen = np.zeros(len(nodes), dtype=bool)
-    seen[0] = True
-    frontier = np.array([0])
+    inside = np.zeros(adjacency.shape[0], dtype=bool)
+    inside[nodes] = True
+    seen = np.zeros_like(inside)
+    seen[nodes[0]] = True
+    frontier = np.asarray(nodes[:1])
+    indptr, indices = adjacency.indptr, adjacency.indices
+    reached_count = 1
     while len(frontier):
-        reached = np.unique(sub[frontier].indices)
-        frontier = reached[~seen[reached]]
+        starts, ends = indptr[frontier], indptr[frontier + 1]
+        counts = ends - starts
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        neighbours = indices[offsets + np.arange(counts.sum())]
+        fresh = neighbours[inside[neighbours] & ~seen[neighbours]]
+        frontier = np.unique(fresh)
         seen[frontier] = True
-    return bool(seen.all())
+        reached_count += len(frontier)
+    return reached_count == len(np.unique(nodes))
 
 
 def _overlaps(

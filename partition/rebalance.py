@@ -7,10 +7,16 @@ resident, so a rebalance changes only what it must:
 2. a newcomer joins the group of a member at the same address, else the group
    whose territory holds the address, else the group of the nearest member in the
    same unit; a unit with no group yet gets new groups from the partition engine;
-3. a group that would exceed ``max_size`` is split into compact parts along its
-   longest extent; the part holding most existing members keeps the group, so
-   only the members of the new part move;
-4. with ``min_size`` set, a group that fell below it is merged into its nearest
+3. a group above ``max_size`` hands households on its edge to adjacent groups
+   with room, newcomers first, along the cheapest chain of neighbouring groups
+   (a min-cost flow over the group adjacency graph): relieving a group of a few
+   members moves far fewer residents than splitting it, and both groups stay
+   contiguous;
+4. a group that still would exceed ``max_size`` (no room nearby, or only
+   households of several registrations at its edge) is split into compact parts
+   along its longest extent; the part holding most existing members keeps the
+   group, so only the members of the new part move;
+5. with ``min_size`` set, a group that fell below it is merged into its nearest
    neighbour in the same unit when the result fits under ``max_size``.
 
 The result is a :class:`RebalancePlan`: the new assignment, the moves, the new
@@ -28,18 +34,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import shapely
+from ortools.graph.python import min_cost_flow
+from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
+from partition.cohesion import connected
 from partition.errors import InfeasibleError
 from partition.groups import (
     WITHIN_LEVELS,
     check_partition_request,
+    delaunay_edges,
     partition_members,
     slugify,
     unit_codes,
 )
 
 logger = logging.getLogger(__name__)
+
+_TRIED = 8
+_PUSH_ROUNDS = 4
+_OVERLAP_M2 = 1.0
 
 CHANGE_COLUMNS = ["group_id", "action", "registration_id", "reason"]
 MOVE_COLUMNS = ["registration_id", "from_group", "to_group", "reason"]
@@ -56,7 +71,8 @@ class RebalancePlan:
         rebalance; missing for newcomers queued in a unit without a group.
     moves
         Existing members placed in another group: ``registration_id``,
-        ``from_group``, ``to_group``, ``reason`` ("split" or "merge").
+        ``from_group``, ``to_group``, ``reason`` ("overflow": to a neighbouring
+        group with room, "split" or "merge").
     joins
         Newcomers and their group: ``registration_id``, ``group_id``.
     leaves
@@ -65,7 +81,8 @@ class RebalancePlan:
         Group ids created and removed.
     changes
         One row per manual step: ``group_id``, ``action`` ("add" or "remove"),
-        ``registration_id``, ``reason`` ("join", "leave", "split", "merge").
+        ``registration_id``, ``reason`` ("join", "leave", "overflow", "split",
+        "merge").
     summary
         Counts and seconds, JSON-ready.
     """
@@ -135,6 +152,7 @@ def rebalance(
     leaves = state.loc[leaving, ["registration_id", "group_id"]].reset_index(drop=True)
     state = state[~leaving].copy()
     state["origin"] = state["group_id"]
+    state["moved_by"] = pd.Series(pd.NA, index=state.index, dtype=object)
 
     # newcomers join by address, territory or nearest member
     joiners["registration_id"] = joiners["registration_id"].astype(str)
@@ -148,9 +166,9 @@ def rebalance(
     names = _Namer(state["group_id"].dropna())
     state = _seed_new_units(state, names, max_size, target_fill, within, seed)
 
-    # newcomers overflowing a full group go next door; what still overflows splits
-    state = _spill_newcomers(state, unit_cols, max_size)
+    # a full group hands edge households next door; what still overflows splits
     plan_size = max(1, math.floor(target_fill * max_size))
+    state = _push_overflow(state, unit_cols, max_size, plan_size)
     state, splits = _split_overflowing(state, names, max_size, plan_size, within, seed)
     merges = 0
     if min_size is not None:
@@ -268,58 +286,182 @@ def _seed_new_units(
     return state
 
 
-def _spill_newcomers(
-    state: pd.DataFrame, unit_cols: list[str], max_size: int, neighbours: int = 60
+def _push_overflow(
+    state: pd.DataFrame, unit_cols: list[str], max_size: int, plan_size: int
 ) -> pd.DataFrame:
-    """Place newcomers of a full group in an adjacent group that has room.
+    """Relieve full groups by moving edge households to neighbours with room.
 
-    A newcomer moves to the group of one of its ``neighbours`` nearest members
-    (same unit) that still has room; moving a newcomer costs no existing member
-    a change of group, so it comes before a split. Newcomers with no such
-    neighbour stay, and their group is split afterwards.
-
-    Sixty neighbours reach about one group beyond the full one. A wider search
-    avoids more splits (measured in ``bench/rebalance_bench.py``: 200 neighbours
-    halve the members moved at 10,000 registrations) but places newcomers in
-    groups whose territory does not hold their address.
+    Per unit, a min-cost flow over the adjacency graph of its groups (two groups
+    are adjacent when a Delaunay edge joins their members) carries each group's
+    overflow to groups with room, every step costing one moved member, so a chain
+    through a full neighbour is used only when no group next door has room.
+    Filling a group beyond ``plan_size`` costs a little, so the headroom of the
+    groups is spent evenly. Each step then moves, one at a time, a
+    single-registration household on the sender's edge facing the receiver
+    (newcomers first, then the one that most belongs to the receiver by distance
+    to the group centres) whose departure leaves the sender connected; so both
+    groups stay contiguous. What cannot be carried (no room within reach, or no
+    such household at the edge) is left for :func:`_split_overflowing`.
     """
     sizes = state["group_id"].value_counts()
-    over = sorted(sizes.index[sizes > max_size])
-    if not over:
+    if not (sizes > max_size).any():
         return state
     codes, _ = unit_codes(state, unit_cols)
-    xy = state[["x", "y"]].to_numpy(dtype=float)
     groups = state["group_id"].to_numpy(dtype=object, copy=True)
-    newcomer = state["origin"].isna().to_numpy(copy=True)
+    newcomer = state["origin"].isna().to_numpy()
     alone = state.groupby("address_key")["address_key"].transform("size").eq(1)
-    newcomer &= alone.to_numpy()  # a household moves only as a whole, by a split
-    trees: dict[int, tuple[cKDTree, np.ndarray]] = {}
+    movable = alone.to_numpy()
+    xy = state[["x", "y"]].to_numpy(dtype=float)
+    over_units = np.unique(codes[np.isin(groups, sizes.index[sizes > max_size])])
 
-    for group in over:
-        rows = np.flatnonzero((groups == group) & newcomer)
-        unit = codes[rows[0]] if len(rows) else None
-        if unit is None:
-            continue
-        if unit not in trees:
-            idx = np.flatnonzero(codes == unit)
-            trees[unit] = (cKDTree(xy[idx]), idx)
-        tree, idx = trees[unit]
-        k = min(neighbours, len(idx))
+    for unit in over_units:
+        rows = np.flatnonzero((codes == unit) & pd.notna(groups))
+        edges = delaunay_edges(xy[rows])
+        n = len(rows)
+        graph = csr_matrix(
+            (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
+            shape=(n, n),
+        )
+        local = groups[rows]
 
-        # newcomers leave in registration order until the group fits
-        _, near = tree.query(xy[rows], k=k)
-        near = idx[np.asarray(near).reshape(len(rows), k)]
-        for row, candidates in zip(rows, near, strict=True):
-            if sizes[group] <= max_size:
+        # a household that cannot leave blocks an arc; the next round goes round it
+        for _ in range(_PUSH_ROUNDS):
+            before = local.copy()
+            flows = _overflow_flows(
+                edges, local, (newcomer[rows], movable[rows]), max_size, plan_size
+            )
+            for source, target, amount in flows:
+                _carry(
+                    graph,
+                    xy[rows],
+                    local,
+                    (newcomer[rows], movable[rows]),
+                    (source, target),
+                    amount,
+                )
+            if (local == before).all():
                 break
-            for other in groups[candidates]:
-                if other != group and pd.notna(other) and sizes[other] < max_size:
-                    groups[row] = other
-                    sizes[group] -= 1
-                    sizes[other] += 1
-                    break
+        groups[rows] = local
+    state = state.copy()
     state["group_id"] = groups
+    moved = state["origin"].notna() & state["origin"].ne(state["group_id"])
+    state.loc[moved, "moved_by"] = "overflow"
     return state
+
+
+def _carry(
+    graph: csr_matrix,
+    xy: np.ndarray,
+    groups: np.ndarray,
+    kinds: tuple[np.ndarray, np.ndarray],
+    pair: tuple[object, object],
+    amount: int,
+) -> None:
+    """Move up to ``amount`` edge households from one group to another, in place."""
+    newcomer, movable = kinds
+    source, target = pair
+    for _ in range(amount):
+        sender = np.flatnonzero(groups == source)
+        receiver = groups == target
+        receiver_rows = np.flatnonzero(receiver)
+        around = graph[sender]
+        hits = groups[around.indices] == target
+        rows_of = np.repeat(np.arange(len(sender)), np.diff(around.indptr))
+        touching = np.bincount(rows_of, weights=hits, minlength=len(sender)) > 0
+        edge = sender[touching & movable[sender]]
+        if not len(edge):
+            return
+        to_target = ((xy[edge] - xy[receiver].mean(axis=0)) ** 2).sum(axis=1)
+        to_source = ((xy[edge] - xy[sender].mean(axis=0)) ** 2).sum(axis=1)
+        order = np.lexsort((edge, to_target - to_source, ~newcomer[edge]))
+        best, best_overlap = -1, np.inf
+        for candidate in edge[order][:_TRIED]:
+            rest = sender[sender != candidate]
+            if not connected(graph, rest):
+                continue
+            overlap = _hull_overlap(xy[rest], xy[np.append(receiver_rows, candidate)])
+            if overlap < best_overlap:
+                best, best_overlap = candidate, overlap
+            if overlap <= _OVERLAP_M2:
+                break
+        if best < 0:
+            return
+        groups[best] = target
+
+
+def _hull_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Area (m²) shared by the convex hulls of two point sets."""
+    first = shapely.convex_hull(shapely.multipoints(a))
+    second = shapely.convex_hull(shapely.multipoints(b))
+    return float(shapely.area(shapely.intersection(first, second)))
+
+
+def _overflow_flows(
+    edges: np.ndarray,
+    groups: np.ndarray,
+    kinds: tuple[np.ndarray, np.ndarray],
+    max_size: int,
+    plan_size: int,
+) -> list[tuple[object, object, int]]:
+    """Members to move between adjacent groups of one unit: (from, to, count).
+
+    Arc capacity between two groups is the number of the sender's movable
+    households on a Delaunay edge to the receiver, so a group gives away its
+    edge, not its core; the newcomers among them are cheap to move (nobody
+    changes group), the existing members cost one move each.
+    """
+    newcomer, movable = kinds
+    code, names = pd.factorize(pd.Series(groups, dtype=object), sort=True)
+    k = len(names)
+    sizes = np.bincount(code, minlength=k)
+    if k < 2 or not len(edges):
+        return []
+    a, b = code[edges[:, 0]], code[edges[:, 1]]
+    cross = a != b
+    member = np.concatenate([edges[cross, 0], edges[cross, 1]])
+    frontier = pd.DataFrame(
+        {
+            "sender": np.concatenate([a[cross], b[cross]]),
+            "receiver": np.concatenate([b[cross], a[cross]]),
+            "member": member,
+            "newcomer": newcomer[member],
+        }
+    )
+    frontier = frontier[movable[member]].drop_duplicates()
+    arcs = frontier.groupby(["sender", "receiver"])["newcomer"].agg(["size", "sum"])
+
+    flow = min_cost_flow.SimpleMinCostFlow()
+    sink = k
+    excess = np.maximum(sizes - max_size, 0)
+    for (s, r), capacity, newcomers in zip(
+        arcs.index, arcs["size"], arcs["sum"], strict=True
+    ):
+        if newcomers:
+            flow.add_arc_with_capacity_and_unit_cost(int(s), int(r), int(newcomers), 2)
+        if capacity > newcomers:
+            flow.add_arc_with_capacity_and_unit_cost(
+                int(s), int(r), int(capacity - newcomers), 20
+            )
+    for g in np.flatnonzero(sizes < max_size):
+        below_plan = max(0, plan_size - sizes[g])
+        if below_plan:
+            flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(below_plan), 0)
+        flow.add_arc_with_capacity_and_unit_cost(
+            int(g), sink, int(max_size - max(sizes[g], plan_size)), 1
+        )
+    for g in range(k):
+        flow.set_node_supply(g, int(excess[g]))
+    flow.set_node_supply(sink, -int(excess.sum()))
+    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
+        return []
+
+    moves: dict[tuple[int, int], int] = {}
+    for arc in range(flow.num_arcs()):
+        head, amount = flow.head(arc), flow.flow(arc)
+        if head != sink and amount > 0:
+            pair = (flow.tail(arc), head)
+            moves[pair] = moves.get(pair, 0) + int(amount)
+    return [(names[s], names[r], amount) for (s, r), amount in sorted(moves.items())]
 
 
 def _split_overflowing(
@@ -424,7 +566,8 @@ def _assemble(
     moved = existing & (origin != group).fillna(True).to_numpy()
     old_groups = set(current["group_id"].dropna().astype(str))
     new_groups = sorted(set(state["group_id"].dropna()) - old_groups)
-    reason = np.where(state.loc[moved, "group_id"].isin(new_groups), "split", "merge")
+    moved_by = state.loc[moved, "moved_by"].fillna("merge").to_numpy(dtype=object)
+    reason = np.where(state.loc[moved, "group_id"].isin(new_groups), "split", moved_by)
     moves = pd.DataFrame(
         {
             "registration_id": state.loc[moved, "registration_id"].to_numpy(),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from partition.errors import InfeasibleError
 from partition.groups import partition_members
+from partition.quality import partition_quality
 from partition.rebalance import rebalance
 
 
@@ -59,18 +60,41 @@ def test_joiners_fill_their_territory_group_and_nobody_moves() -> None:
     check(plan.assignment, pd.concat([current, joiners]), 50)
 
 
-def test_group_over_the_cap_splits_and_only_the_new_half_moves() -> None:
-    """Newcomers at one group's members' addresses push it over the cap."""
+def test_full_group_hands_edge_members_to_neighbours_instead_of_splitting() -> None:
+    """Newcomers push a group over the cap; a few edge members go next door."""
     current = partitioned(400)
     group = current["group_id"].value_counts().index[0]
     crowd = current[current["group_id"] == group].head(12).copy()
     crowd["registration_id"] = "N" + crowd["registration_id"]
+    overflow = int((current["group_id"] == group).sum()) + len(crowd) - 50
     plan = rebalance(current, joiners=crowd.drop(columns="group_id"), max_size=50)
+
+    everyone = pd.concat([current, crowd])
+    check(plan.assignment, everyone, 50)
+    assert plan.new_groups == [] and plan.summary["split_groups"] == 0
+    assert overflow <= plan.summary["moved"] <= 2 * overflow
+    assert set(plan.moves["reason"]) == {"overflow"}
+    assert group in set(plan.moves["from_group"])
+    frame = everyone.drop(columns="group_id").set_index("registration_id")
+    frame = frame.loc[plan.assignment.index].reset_index().assign(openbare_ruimte="")
+    quality = partition_quality(
+        frame, plan.assignment.reset_index(drop=True), max_size=50
+    )
+    assert quality["contiguous_pct"] == 100.0
+
+
+def test_group_over_the_cap_without_neighbours_splits_and_the_new_half_moves() -> None:
+    """With no group next door to take the overflow, the group splits in two."""
+    current = town(45, villages=1)
+    current["group_id"] = partition_members(current, max_size=50).to_numpy()
+    group = current["group_id"].iloc[0]
+    crowd = town(12, seed=5, villages=1)
+    plan = rebalance(current, joiners=crowd, max_size=50)
     check(plan.assignment, pd.concat([current, crowd]), 50)
-    assert len(plan.new_groups) == 1
-    moved_to = set(plan.moves["to_group"])
-    assert moved_to <= set(plan.new_groups)
+    assert len(plan.new_groups) == 1 and plan.summary["split_groups"] == 1
+    assert set(plan.moves["to_group"]) <= set(plan.new_groups)
     assert set(plan.moves["from_group"]) == {group}
+    assert set(plan.moves["reason"]) == {"split"}
     assert len(plan.moves) <= 30
 
 
