@@ -62,7 +62,7 @@ def read_addresses(path: str | Path) -> gpd.GeoDataFrame:
     """
     started = time.perf_counter()
     path = Path(path)
-    result = prepare_register(_read_table(path, ADDRESS_LAYERS), source=path)
+    result = prepare_register(read_table(path, ADDRESS_LAYERS), source=path)
     logger.info(
         "read %s addresses from %s in %.2f s",
         f"{len(result):,}",
@@ -84,7 +84,19 @@ def read_registrations(path: str | Path) -> pd.DataFrame:
         For a missing column or a missing or repeated ``registration_id``.
     """
     path = Path(path)
-    frame = _read_csv(path)
+    return check_registrations(_read_csv(path), path)
+
+
+def check_registrations(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Check a registrations table read from ``path`` (columns, unique ids).
+
+    Raises
+    ------
+    InputFileError
+        For a missing column or a missing or repeated ``registration_id``.
+    """
+    path = Path(path)
+    frame = frame.copy()
     require_columns(path, frame, REGISTRATION_REQUIRED)
     for col in REGISTRATION_OPTIONAL:
         if col not in frame.columns:
@@ -223,8 +235,11 @@ def check_declared_crs(frame: gpd.GeoDataFrame, where: object) -> None:
             raise CRSError(msg)
 
 
-def _read_table(path: Path, layers: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read CSV or a geo file, by suffix."""
+def read_table(path: Path, layers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read CSV or a geo file (the first of ``layers`` a GeoPackage has), by suffix.
+
+    No checks beyond a declared CRS for geo files; see :func:`read_addresses`.
+    """
     if path.suffix.lower() in _GEO_SUFFIXES:
         return _read_geo(path, layers)
     return _read_csv(path)

@@ -187,10 +187,29 @@ def _cells_per_buurt(
 
 
 def _cells_with_margin(frame: pd.DataFrame, margin: float) -> gpd.GeoDataFrame:
-    """Voronoi cells of all addresses clipped to a buffer around them."""
-    points = shapely.points(frame[["x", "y"]].to_numpy())
-    area = shapely.union_all(shapely.buffer(points, margin, quad_segs=4))
-    return gpd.GeoDataFrame(_cells_in(frame, area), crs=RD_NEW)
+    """Voronoi cells of all addresses clipped to a buffer around them.
+
+    A point's cell meets another point's buffer only where its own buffer is
+    too (every place in the cell is nearer to its own point), so clipping each
+    cell to its own buffer equals clipping it to the union of all buffers, at a
+    cost linear in the number of addresses.
+    """
+    xy = frame[["x", "y"]].to_numpy()
+    unique, first = np.unique(xy, axis=0, return_index=True)
+    (xmin, ymin), (xmax, ymax) = unique.min(axis=0), unique.max(axis=0)
+    extent = shapely.box(xmin - margin, ymin - margin, xmax + margin, ymax + margin)
+    cells = _voronoi_cells(unique, extent)
+    reach = shapely.buffer(shapely.points(unique), margin, quad_segs=4)
+    if len(unique) > 1 and shapely.is_empty(cells[1:]).all():
+        # the degenerate fallback gave the whole extent to one point
+        reach = np.full(len(unique), shapely.union_all(reach))
+    return gpd.GeoDataFrame(
+        {
+            "group_id": frame["group_id"].to_numpy()[first],
+            "geometry": shapely.intersection(cells, reach),
+        },
+        crs=RD_NEW,
+    )
 
 
 def _cells_in(frame: pd.DataFrame, area: shapely.Geometry) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from partition.errors import BuurtgroepenError
 from service.data_cli import data_app
 
 if TYPE_CHECKING:
+    from service.national import Settings
     from service.store import Services
 
 app = typer.Typer(
@@ -56,6 +57,27 @@ WithinOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for tie-breaking.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (one process) or dask (municipalities in parallel). Several "
+        "municipalities (a folder of registers, or a `gemeentecode` column) are "
+        "written per municipality as GeoParquet.",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running Dask scheduler (tcp://host:8786); without it "
+        "--engine dask starts a LocalCluster.",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", help="LocalCluster workers (default: CPU cores)."),
+]
 
 
 def _run(body: Callable[[], None]) -> None:
@@ -178,12 +200,35 @@ def partition(
     min_size: MinSizeOpt = None,
     within: WithinOpt = "woonplaats",
     seed: SeedOpt = 0,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
-    """Partition registrations into capped groups and write the four outputs."""
+    """Partition registrations into capped groups and write the outputs."""
 
     def body() -> None:
-        from service import jobs
+        from service import jobs, national
 
+        if national.is_national(addresses, engine):
+            settings = national.Settings(
+                "partition",
+                max_size=max_size,
+                target_fill=target_fill,
+                min_size=min_size,
+                within=within,
+                seed=seed,
+            )
+            _run_national(
+                settings,
+                addresses,
+                registrations,
+                out,
+                boundaries,
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+            )
+            return
         summary = jobs.partition(
             addresses,
             registrations,
@@ -258,7 +303,11 @@ def coverage(
     out: OutOpt,
     assignments: Annotated[
         Path | None,
-        typer.Option("--assignments", help="assignments.csv, for group layers."),
+        typer.Option(
+            "--assignments",
+            help="assignments.csv, for group layers (several municipalities: the "
+            "--out folder of their partition run).",
+        ),
     ] = None,
     boundaries: BoundariesOpt = None,
     radius: Annotated[
@@ -268,12 +317,29 @@ def coverage(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Most recruitment targets.")
     ] = None,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Coverage per street and buurt, gaps, recruitment targets and the map."""
 
     def body() -> None:
-        from service import coverage_job
+        from service import coverage_job, national
 
+        if national.is_national(addresses, engine):
+            settings = national.Settings("coverage", radius=radius, limit=limit)
+            _run_national(
+                settings,
+                addresses,
+                registrations,
+                out,
+                boundaries,
+                engine=engine,
+                scheduler=scheduler,
+                workers=workers,
+                assignments=assignments,
+            )
+            return
         summary = coverage_job.coverage(
             addresses,
             registrations,
@@ -287,6 +353,59 @@ def coverage(
         typer.echo(f"outputs written to {out.resolve()}")
 
     _run(body)
+
+
+def _run_national(
+    settings: Settings,
+    addresses: Path,
+    registrations: Path,
+    out: Path,
+    boundaries: Path | None,
+    *,
+    engine: str,
+    scheduler: str | None,
+    workers: int | None,
+    assignments: Path | None = None,
+) -> None:
+    """Run several municipalities; report failures and exit 2 when any failed."""
+    from service import national
+
+    municipalities, routed, unrouted = national.collect_inputs(
+        addresses,
+        registrations,
+        out,
+        boundaries=boundaries,
+        assignments=assignments,
+    )
+    if len(unrouted):
+        national.write_unrouted(out, unrouted)
+    run = national.run_municipalities(
+        municipalities,
+        routed,
+        out,
+        settings,
+        engine=engine,
+        scheduler=scheduler,
+        workers=workers,
+    )
+    totals = run.totals
+    typer.echo(
+        f"{settings.command}: {totals['done']} municipalities done, "
+        f"{totals['resumed']} resumed, {totals['failed']} failed; "
+        f"{totals['addresses']:,} addresses, {totals['registrations']:,} "
+        f"registrations in {totals['seconds']:.1f} s"
+    )
+    if len(unrouted):
+        typer.echo(
+            f"{len(unrouted):,} registrations matched no municipality: see unrouted.csv"
+        )
+    typer.echo(f"outputs written to {out.resolve()}")
+    if totals["failed"]:
+        failures = "; ".join(f"{k}: {v}" for k, v in totals["failures"].items())
+        raise BuurtgroepenError(
+            f"{totals['failed']} municipalities failed (the others are written, "
+            f"a rerun resumes): {failures}"
+        )
 
 
 @app.command()

@@ -290,13 +290,13 @@ def write_coverage_outputs(
             coverage_map(run, title=title, subtitle=subtitle).get_root().render()
         ),
         "coverage.csv": io.csv_writer(run.streets[STREET_COLUMNS]),
-        "coverage_buurten.csv": io.csv_writer(_area_table(run, "buurt")),
+        "coverage_buurten.csv": io.csv_writer(area_table(run, "buurt")),
         "gaps.geojson": io.geojson_writer(run.gaps.areas[[*GAP_COLUMNS, "geometry"]]),
         "recruitment.csv": io.csv_writer(pd.DataFrame(public[RECRUITMENT_COLUMNS])),
         "recruitment.geojson": io.geojson_writer(public),
     }
     if run.report.wijken is not None:
-        writers["coverage_wijken.csv"] = io.csv_writer(_area_table(run, "wijk"))
+        writers["coverage_wijken.csv"] = io.csv_writer(area_table(run, "wijk"))
     if run.postcodes is not None:
         writers["groups_postcodes.csv"] = io.csv_writer(run.postcodes)
     sheets = canvass_sheets(
@@ -418,7 +418,7 @@ def _territories(
     return territories, territory_postcodes(addresses, address_groups)
 
 
-def _area_table(run: CoverageRun, level: str) -> pd.DataFrame:
+def area_table(run: CoverageRun, level: str) -> pd.DataFrame:
     """Return the buurt or wijk table with its code as a column (for CSV)."""
     table = run.report.buurten if level == "buurt" else run.report.wijken
     columns = BUURT_COLUMNS if level == "buurt" else WIJK_COLUMNS
@@ -431,7 +431,7 @@ def _buurt_polygons(run: CoverageRun) -> gpd.GeoDataFrame | None:
     """Return the buurt table joined to its polygons, or None without them."""
     if run.buurten is None or run.report.buurten is None:
         return None
-    table = _area_table(run, "buurt").drop(columns="buurtnaam")
+    table = area_table(run, "buurt").drop(columns="buurtnaam")
     shapes = run.buurten[["buurtcode", "buurtnaam", "geometry"]]
     joined = shapes.merge(table, on="buurtcode", how="inner")
     return gpd.GeoDataFrame(joined[[*BUURT_COLUMNS, "geometry"]], crs=shapes.crs)

@@ -218,6 +218,58 @@ def download(
     _run(body)
 
 
+@data_app.command("national")
+def national_set(
+    out: OutOpt,
+    share: Annotated[
+        float,
+        typer.Option(
+            "--share", help="Share of the 342 municipalities to generate (0-1]."
+        ),
+    ] = 1.0,
+    participation: Annotated[
+        float,
+        typer.Option("--participation", help="Registrations per address (0-0.4)."),
+    ] = 0.1,
+    addresses: Annotated[
+        int | None,
+        typer.Option(
+            "--addresses", help="Addresses in the whole set (default 9,900,000)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the set.")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Processes (default: CPU cores)."),
+    ] = None,
+) -> None:
+    """Generate the national test set: 342 municipalities at their CBS sizes.
+
+    GEGENEREERD, geen echte adressen: real gemeentecodes and names, fictional
+    addresses. Writes addresses/<code>.parquet, registrations/<code>.csv and
+    plan.csv; run it again after an interruption to finish.
+    """
+
+    def body() -> None:
+        from service.national import generate_national
+
+        plan = generate_national(
+            out,
+            share=share,
+            participation=participation,
+            total_addresses=addresses,
+            seed=seed,
+            workers=workers,
+        )
+        typer.echo(
+            f"generated {len(plan)} municipalities, "
+            f"{int(plan['addresses'].sum()):,} addresses and "
+            f"{int(plan['registrations'].sum()):,} registrations -> {out}"
+        )
+
+    _run(body)
+
+
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """``"x1,y1,x2,y2"`` in RD New metres as a tuple, checked.
 
