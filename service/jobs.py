@@ -93,10 +93,11 @@ def write_partition_outputs(
     subtitle: str | None = None,
 ) -> Path:
     """Write assignments.csv, groups.geojson, map.html, summary.json, unmatched.csv."""
+    # a register with buurt codes but no polygons has coverage but nothing to draw
     groups_map = build_partition_map(
         territories=result.groups,
         buurten=buurten,
-        buurt_coverage=result.buurt_coverage,
+        buurt_coverage=None if buurten is None else result.buurt_coverage,
         title=title,
         subtitle=subtitle,
     )

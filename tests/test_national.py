@@ -1,0 +1,314 @@
+"""Several municipalities in one run: Dask against one process, failures, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from partition.national_demo import (
+    gemeente_sizes,
+    make_national_municipality,
+    plan_national,
+)
+from service.cli import app
+
+TOWNS = [
+    ("GM0168", "Losser", 3_000),
+    ("GM0153", "Enschede", 6_000),
+    ("GM0088", "Ameland", 400),
+]
+
+
+def invoke(*args: object) -> object:
+    """Run the CLI in-process and return the click result."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write_towns(root: Path, towns=TOWNS) -> tuple[Path, Path]:
+    """Per-municipality registers and registrations, named by gemeentecode."""
+    addresses, registrations = root / "addresses", root / "registrations"
+    addresses.mkdir(parents=True)
+    registrations.mkdir(parents=True)
+    for code, name, n in towns:
+        town = make_national_municipality(
+            code, name, addresses=n, registrations=n // 10, seed=int(code[2:])
+        )
+        town.addresses.to_parquet(addresses / f"{code}.parquet", index=False)
+        town.registrations.to_csv(registrations / f"{code}.csv", index=False)
+    return addresses, registrations
+
+
+def municipality_files(out: Path, code: str, name: str) -> pd.DataFrame:
+    """One output file of one municipality."""
+    path = out / "municipalities" / code / name
+    return gpd.read_parquet(path) if name == "groups.parquet" else pd.read_parquet(path)
+
+
+@pytest.fixture(scope="module")
+def towns(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three generated municipalities, written once for the module."""
+    return write_towns(tmp_path_factory.mktemp("towns"))
+
+
+@pytest.fixture(scope="module")
+def runs(towns: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same partition and coverage, in one process and on a Dask cluster."""
+    addresses, registrations = towns
+    root = tmp_path_factory.mktemp("runs")
+    done = {}
+    for engine in ("local", "dask"):
+        out = root / f"partition-{engine}"
+        result = invoke(
+            "partition",
+            "--addresses",
+            addresses,
+            "--registrations",
+            registrations,
+            "--out",
+            out,
+            "--engine",
+            engine,
+            "--workers",
+            2,
+        )
+        assert result.exit_code == 0, result.output
+        coverage = root / f"coverage-{engine}"
+        result = invoke(
+            "coverage",
+            "--addresses",
+            addresses,
+            "--registrations",
+            registrations,
+            "--assignments",
+            out,
+            "--out",
+            coverage,
+            "--engine",
+            engine,
+            "--workers",
+            2,
+        )
+        assert result.exit_code == 0, result.output
+        done[engine] = (out, coverage)
+    return done
+
+
+def test_dask_gives_the_same_files_as_one_process(runs: dict) -> None:
+    """Assignments, territories and coverage are identical, not just close."""
+    (local, local_cov), (dask, dask_cov) = runs["local"], runs["dask"]
+    for code, _, _ in TOWNS:
+        first = municipality_files(local, code, "assignments.parquet")
+        assert first.equals(municipality_files(dask, code, "assignments.parquet"))
+        assert len(first) > 0 and (first["gemeentecode"] == code).all()
+        groups = municipality_files(local, code, "groups.parquet")
+        other = municipality_files(dask, code, "groups.parquet")
+        assert groups.drop(columns="geometry").equals(other.drop(columns="geometry"))
+        assert groups.geom_equals_exact(other, 0).all()
+        assert groups.crs.to_epsg() == 28992
+        for name in ("coverage_streets.parquet", "coverage_buurten.parquet"):
+            assert municipality_files(local_cov, code, name).equals(
+                municipality_files(dask_cov, code, name)
+            )
+
+
+def test_national_path_equals_the_one_town_command(
+    towns: tuple[Path, Path], runs: dict, tmp_path: Path
+) -> None:
+    """A municipality in a national run gets the groups `partition` gives it alone."""
+    addresses, registrations = towns
+    out = tmp_path / "alone"
+    result = invoke(
+        "partition",
+        "--addresses",
+        addresses / "GM0168.parquet",
+        "--registrations",
+        registrations / "GM0168.csv",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    alone = pd.read_csv(out / "assignments.csv", dtype=str)
+    national = municipality_files(runs["dask"][0], "GM0168", "assignments.parquet")
+    columns = ["registration_id", "group_id"]
+    pd.testing.assert_frame_equal(
+        alone[columns].reset_index(drop=True),
+        national[columns].astype(str).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_run_summary_has_a_row_per_municipality(runs: dict) -> None:
+    """summary.csv and run.json carry counts, seconds and worker memory."""
+    out = runs["dask"][0]
+    table = pd.read_csv(out / "summary.csv")
+    assert sorted(table["gemeentecode"]) == sorted(code for code, _, _ in TOWNS)
+    assert (table["status"] == "done").all()
+    assert (table["peak_mb"] > 0).all() and (table["seconds"] > 0).all()
+    totals = json.loads((out / "run.json").read_text())
+    assert totals["done"] == 3 and totals["failed"] == 0
+    assert totals["engine"] == "dask"
+    assert totals["registrations"] == int(table["registrations"].sum())
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_failed_municipality_is_reported_and_the_others_complete(
+    tmp_path: Path, engine: str
+) -> None:
+    """A task that raises is one failed row; the rest is written; exit code 2."""
+    addresses, registrations = write_towns(tmp_path, TOWNS[1:])
+    broken = gpd.read_parquet(addresses / "GM0088.parquet").drop(columns="huisnummer")
+    broken.to_parquet(addresses / "GM0088.parquet", index=False)
+    out = tmp_path / "out"
+    result = invoke(
+        "partition",
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--out",
+        out,
+        "--engine",
+        engine,
+        "--workers",
+        2,
+    )
+    assert result.exit_code == 2
+    assert "GM0088" in result.output and "huisnummer" in result.output
+
+    table = pd.read_csv(out / "summary.csv").set_index("gemeentecode")
+    assert table.loc["GM0088", "status"] == "failed"
+    assert "huisnummer" in table.loc["GM0088", "error"]
+    assert table.loc["GM0153", "status"] == "done"
+    assert (out / "municipalities" / "GM0153" / "summary.json").is_file()
+    assert not (out / "municipalities" / "GM0088").exists()
+
+
+def test_rerun_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
+    """Finished municipalities are not run again; other settings run everything."""
+    addresses, registrations = write_towns(tmp_path, TOWNS[1:])
+    out = tmp_path / "out"
+    args = [
+        "partition",
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--out",
+        out,
+    ]
+    assert invoke(*args).exit_code == 0
+    kept = out / "municipalities" / "GM0153" / "assignments.parquet"
+    stamp = kept.stat().st_mtime_ns
+    for path in (out / "municipalities" / "GM0088").iterdir():
+        path.unlink()
+
+    assert invoke(*args).exit_code == 0
+    status = pd.read_csv(out / "summary.csv").set_index("gemeentecode")["status"]
+    assert status.to_dict() == {"GM0088": "done", "GM0153": "resumed"}
+    assert kept.stat().st_mtime_ns == stamp
+
+    assert invoke(*args, "--max-size", 40).exit_code == 0
+    status = pd.read_csv(out / "summary.csv")["status"]
+    assert (status == "done").all()
+    assert kept.stat().st_mtime_ns != stamp
+
+
+def test_one_register_file_with_gemeentecode_routes_by_postcode(tmp_path: Path) -> None:
+    """One national register and one registrations file, routed per municipality."""
+    addresses, registrations = write_towns(tmp_path, TOWNS[1:])
+    frames = []
+    for code in ("GM0153", "GM0088"):
+        frame = gpd.read_parquet(addresses / f"{code}.parquet")
+        if code == "GM0088":  # generated postcodes repeat between municipalities
+            frame["postcode"] = "1" + frame["postcode"].str.slice(1)
+        frames.append(frame)
+    register = tmp_path / "nederland.parquet"
+    pd.concat(frames, ignore_index=True).pipe(gpd.GeoDataFrame).to_parquet(register)
+    people = []
+    for code in ("GM0153", "GM0088"):
+        part = pd.read_csv(registrations / f"{code}.csv", dtype=str)
+        if code == "GM0088":
+            part["postcode"] = "1" + part["postcode"].str.slice(1)
+        people.append(part)
+    lost = pd.DataFrame(
+        {"registration_id": ["X1"], "postcode": ["3511AA"], "huisnummer": ["1"]}
+    )
+    national = tmp_path / "aanmeldingen.csv"
+    pd.concat([*people, lost], ignore_index=True).to_csv(national, index=False)
+
+    out = tmp_path / "out"
+    result = invoke(
+        "partition", "--addresses", register, "--registrations", national, "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "summary.csv").set_index("gemeentecode")
+    assert table.loc["GM0088", "registrations"] == len(people[1])
+    assert table.loc["GM0153", "registrations"] == len(people[0])
+    unrouted = pd.read_csv(out / "unrouted.csv")
+    assert unrouted["registration_id"].tolist() == ["X1"]
+
+
+def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path: Path):
+    """An unknown engine or a file not named by its gemeentecode is refused."""
+    addresses, registrations = towns
+    result = invoke(
+        "partition",
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--out",
+        tmp_path / "a",
+        "--engine",
+        "spark",
+    )
+    assert result.exit_code == 2 and "--engine" in result.output
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "losser.csv").write_text("postcode,huisnummer,x,y\n")
+    result = invoke(
+        "partition",
+        "--addresses",
+        odd,
+        "--registrations",
+        registrations,
+        "--out",
+        tmp_path / "b",
+    )
+    assert result.exit_code == 2 and "gemeentecode" in result.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_national_plan_follows_the_cbs_sizes() -> None:
+    """342 municipalities, sizes in proportion to households, seeded sample."""
+    sizes = gemeente_sizes()
+    assert len(sizes) == 342 and sizes["gemeentecode"].is_unique
+    plan = plan_national(sizes, participation=0.1)
+    assert abs(int(plan["addresses"].sum()) - 9_900_000) < 1_000
+    assert plan.iloc[0]["gemeentenaam"] == "Amsterdam"
+    assert plan["addresses"].min() >= 100 and plan["addresses"].max() < 2_000_000
+    assert (plan["registrations"] == (plan["addresses"] * 0.1).round()).all()
+    tenth = plan_national(sizes, share=0.1, seed=3)
+    assert len(tenth) == 35
+    assert tenth.equals(plan_national(sizes, share=0.1, seed=3))
+    assert set(tenth["gemeentecode"]) <= set(sizes["gemeentecode"])
+
+
+def test_national_municipality_carries_its_real_code() -> None:
+    """Codes, ids and woonplaatsen are relabelled; the data stay generated."""
+    town = make_national_municipality(
+        "GM0168", "Losser", addresses=500, registrations=50, seed=1
+    )
+    register = town.addresses
+    assert (register["gemeentecode"] == "GM0168").all()
+    assert register["buurtcode"].str.startswith("BU0168").all()
+    assert register["wijkcode"].str.startswith("WK0168").all()
+    assert register["nummeraanduiding_id"].str.startswith("0168").all()
+    assert register["woonplaats"].str.endswith(" Losser").all()
+    assert town.registrations["registration_id"].str.startswith("GM0168-").all()
+    assert "GEGENEREERD" in register.attrs["source"]
