@@ -597,6 +597,13 @@ def _enforce_cap(
 ) -> np.ndarray:
     """Move whole sites out of groups above ``max_size`` to the nearest group with room.
 
+    When no site of a full group fits the room left anywhere (two large flats
+    side by side in one group, every other group nearly full), its cheapest site
+    to move is placed in a group that can hold it once that group's smaller
+    sites have moved on, and stays there; the following steps move those
+    smaller sites to groups with room. Each such forced move fixes one site,
+    so the repair ends.
+
     Raises
     ------
     _PackingError
@@ -605,13 +612,18 @@ def _enforce_cap(
     """
     labels = labels.copy()
     sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
+    fixed = np.zeros(len(weight), dtype=bool)
+    fixed_load = np.zeros(k, dtype=np.int64)
     while (sizes > max_size).any():
         centres = _centres(xy, weight, labels, k)
         over = int(np.argmax(sizes))
-        sites = np.flatnonzero(labels == over)
-        room = max_size - sizes
+        sites = np.flatnonzero((labels == over) & ~fixed)
         d2 = ((xy[sites, None, :] - centres[None]) ** 2).sum(-1)
-        fits = weight[sites, None] <= room[None, :]
+        extra = d2 - d2[:, [over]]
+        fits = weight[sites, None] <= (max_size - sizes)[None, :]
+        forced = not fits[:, np.arange(k) != over].any()
+        if forced:
+            fits = weight[sites, None] + fixed_load[None, :] <= max_size
         fits[:, over] = False
         if not fits.any():
             msg = (
@@ -620,12 +632,16 @@ def _enforce_cap(
                 "or lower `target_fill`."
             )
             raise _PackingError(msg)
-        extra = np.where(fits, d2 - d2[:, [over]], np.inf)
-        site_pos, target = np.unravel_index(np.argmin(extra), extra.shape)
+        site_pos, target = np.unravel_index(
+            np.argmin(np.where(fits, extra, np.inf)), extra.shape
+        )
         site = sites[site_pos]
         labels[site] = target
         sizes[over] -= weight[site]
         sizes[target] += weight[site]
+        if forced:
+            fixed[site] = True
+            fixed_load[target] += weight[site]
     return labels
 
 
