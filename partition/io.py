@@ -245,7 +245,7 @@ def read_table(path: Path, layers: tuple[str, ...] = ()) -> pd.DataFrame:
     return _read_csv(path)
 
 
-def _choose_layer(path: Path, layers: tuple[str, ...]) -> str | None:
+def choose_layer(path: Path, layers: tuple[str, ...]) -> str | None:
     """The layer to read from a multi-layer GeoPackage; None for other files."""
     if path.suffix.lower() != ".gpkg":
         return None
@@ -285,7 +285,7 @@ def _read_geo(path: Path, layers: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
     """
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    layer = _choose_layer(path, layers)
+    layer = choose_layer(path, layers)
     try:
         if path.suffix.lower() == ".parquet":
             frame = gpd.read_parquet(path)

@@ -368,6 +368,8 @@ def _run_national(
     assignments: Path | None = None,
 ) -> None:
     """Run several municipalities; report failures and exit 2 when any failed."""
+    import pandas as pd
+
     from service import national
 
     municipalities, routed, unrouted = national.collect_inputs(
@@ -377,8 +379,6 @@ def _run_national(
         boundaries=boundaries,
         assignments=assignments,
     )
-    if len(unrouted):
-        national.write_unrouted(out, unrouted)
     run = national.run_municipalities(
         municipalities,
         routed,
@@ -388,12 +388,19 @@ def _run_national(
         scheduler=scheduler,
         workers=workers,
     )
+    if settings.command == "partition":
+        unrouted = pd.concat(
+            [unrouted, national.unresolved(routed, out)], ignore_index=True
+        )
+    if len(unrouted):
+        national.write_unrouted(out, unrouted)
     totals = run.totals
     typer.echo(
         f"{settings.command}: {totals['done']} municipalities done, "
         f"{totals['resumed']} resumed, {totals['failed']} failed; "
         f"{totals['addresses']:,} addresses, {totals['registrations']:,} "
-        f"registrations in {totals['seconds']:.1f} s"
+        f"registrations ({totals['unmatched']:,} unmatched) in "
+        f"{totals['seconds']:.1f} s"
     )
     if len(unrouted):
         typer.echo(

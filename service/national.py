@@ -52,6 +52,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import pyogrio
 
 from partition import io
 from partition.addresses import normalise_postcode
@@ -77,6 +78,7 @@ SUMMARY_COLUMNS = [
     "addresses",
     "registrations",
     "geocoded",
+    "unmatched",
     "groups",
     "seconds",
     "peak_mb",
@@ -204,6 +206,30 @@ def collect_inputs(
     return municipalities, routed, unrouted
 
 
+def unresolved(routed: dict[str, pd.DataFrame], out: Path) -> pd.DataFrame:
+    """Registrations sent to several municipalities that none of them placed.
+
+    Their postcode is in more than one register, and no partition in ``out``
+    has them (the address is in none of those registers, or the municipality
+    that has it failed): ``registration_id`` and ``reason``, for unrouted.csv.
+    """
+    sent: dict[str, set[str]] = {}
+    for code, part in routed.items():
+        if _ROUTED_TO_SEVERAL in part.columns:
+            ids = part.loc[part[_ROUTED_TO_SEVERAL], "registration_id"]
+            if len(ids):
+                sent[code] = set(ids)
+    placed: set[str] = set()
+    for code, ids in sent.items():
+        path = out / "municipalities" / code / "assignments.parquet"
+        if path.is_file():
+            done = pd.read_parquet(path, columns=["registration_id"])
+            placed |= ids & set(done["registration_id"])
+    missing = sorted(set().union(*sent.values()) - placed) if sent else []
+    reason = "address in none of the registers that have its postcode"
+    return pd.DataFrame({"registration_id": missing, "reason": reason})
+
+
 def write_unrouted(out: Path, unrouted: pd.DataFrame) -> None:
     """Write ``unrouted.csv``: registrations no municipality's register has."""
     io.write_outputs(out, {"unrouted.csv": io.csv_writer(unrouted)})
@@ -299,16 +325,17 @@ def partition_municipality(
     people = _registrations(source, registrations)
     buurten = _buurten(source)
 
-    result = run_partition(
-        register,
-        people,
-        buurten=buurten,
-        max_size=settings.max_size,
-        target_fill=settings.target_fill,
-        min_size=settings.min_size,
-        within=settings.within,
-        seed=settings.seed,
-    )
+    with _quiet_library():
+        result = run_partition(
+            register,
+            people,
+            buurten=buurten,
+            max_size=settings.max_size,
+            target_fill=settings.target_fill,
+            min_size=settings.min_size,
+            within=settings.within,
+            seed=settings.seed,
+        )
     matched = _answerable(people, result.geocoded)
     assignments = result.assignments[
         result.assignments["registration_id"].isin(matched)
@@ -322,6 +349,7 @@ def partition_municipality(
         "addresses": int(len(register)),
         "registrations": int(len(matched)),
         "geocoded": int(len(assignments)),
+        "unmatched": int(len(unmatched)),
         "groups": int(assignments["group_id"].nunique()),
     }
     summary = dict(result.summary, **row, settings=settings.as_dict())
@@ -367,15 +395,16 @@ def coverage_municipality(
             columns=["registration_id", "group_id"],
         )
 
-    run = coverage_job.run_coverage(
-        register,
-        people,
-        buurten=buurten,
-        assignments=assignments,
-        radius=settings.radius,
-        limit=settings.limit,
-        within=settings.within,
-    )
+    with _quiet_library():
+        run = coverage_job.run_coverage(
+            register,
+            people,
+            buurten=buurten,
+            assignments=assignments,
+            radius=settings.radius,
+            limit=settings.limit,
+            within=settings.within,
+        )
     code = source.gemeentecode
     writers = {
         "coverage_streets.parquet": _parquet_writer(
@@ -403,6 +432,7 @@ def coverage_municipality(
         "addresses": int(len(register)),
         "registrations": int(run.summary["registrations"]),
         "geocoded": int(run.summary["geocoded"]),
+        "unmatched": int(run.summary["unmatched"]),
         "groups": run.summary.get("groups"),
     }
     _write(out, code, writers, dict(run.summary, **row, settings=settings.as_dict()))
@@ -482,6 +512,22 @@ def _failure(code: str, exc: BaseException) -> dict[str, Any]:
         "status": "failed",
         "error": f"{type(exc).__name__}: {reason}",
     }
+
+
+@contextmanager
+def _quiet_library() -> Iterator[None]:
+    """Keep the library's step lines out of a many-municipality log.
+
+    One line per municipality (counts, unmatched, seconds) replaces them; the
+    per-step figures stay in each municipality's ``summary.json``.
+    """
+    library = logging.getLogger("partition")
+    level = library.level
+    library.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        library.setLevel(level)
 
 
 @contextmanager
@@ -579,11 +625,12 @@ def _log_row(row: dict[str, Any]) -> None:
     if row["status"] == "failed":
         return
     logger.info(
-        "%s: %s addresses, %s registrations, %s geocoded%s in %.2f s",
+        "%s: %s addresses, %s registrations, %s geocoded (%s unmatched)%s in %.2f s",
         row["gemeentecode"],
         f"{row['addresses']:,}",
         f"{row['registrations']:,}",
         f"{row['geocoded']:,}",
+        f"{row['unmatched']:,}",
         "" if row.get("groups") is None else f", {row['groups']:,} groups",
         row["seconds"],
     )
@@ -619,6 +666,7 @@ def _totals(
         "addresses": total("addresses"),
         "registrations": total("registrations"),
         "geocoded": total("geocoded"),
+        "unmatched": total("unmatched"),
         "groups": total("groups"),
         "seconds": round(seconds, 3),
         "peak_mb_per_worker": float(pd.to_numeric(ran["peak_mb"]).max())
@@ -686,9 +734,17 @@ def _codes_in_file(path: Path) -> dict[str, int]:
         if "gemeentecode" not in header.columns:
             return {}
         column = pd.read_csv(path, usecols=["gemeentecode"], dtype="string").iloc[:, 0]
+    elif path.suffix.lower() in (".gpkg", ".geojson", ".json"):
+        layer = io.choose_layer(path, io.ADDRESS_LAYERS)
+        fields = pyogrio.read_info(path, layer=layer)["fields"]
+        if "gemeentecode" not in fields:
+            return {}
+        column = pyogrio.read_dataframe(
+            path, layer=layer, columns=["gemeentecode"], read_geometry=False
+        )["gemeentecode"]
     else:
         return {}
-    return _count_codes(path, column)
+    return _count_codes(path, column.astype("string"))
 
 
 def _count_codes(path: Path, column: pd.Series) -> dict[str, int]:
@@ -760,7 +816,9 @@ def _route(
         )
     }
     lost = pairs[pairs["gemeentecode"].isna()]
-    return routed, _unrouted(lost, "postcode not in any municipality's register")
+    return routed, _unrouted(
+        lost, "postcode missing, malformed or in no municipality's register"
+    )
 
 
 def _postcode_or_none(value: object) -> str | None:
@@ -872,8 +930,6 @@ def _buurten(source: Municipality) -> gpd.GeoDataFrame | None:
 
 def _layer_names(path: Path) -> set[str]:
     """The layer names of a GeoPackage."""
-    import pyogrio
-
     return {str(name) for name, _ in pyogrio.list_layers(path)}
 
 

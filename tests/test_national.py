@@ -218,39 +218,68 @@ def test_rerun_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     assert kept.stat().st_mtime_ns != stamp
 
 
-def test_one_register_file_with_gemeentecode_routes_by_postcode(tmp_path: Path) -> None:
-    """One national register and one registrations file, routed per municipality."""
+@pytest.mark.parametrize("suffix", [".parquet", ".gpkg"])
+def test_one_register_file_with_gemeentecode_routes_by_postcode(
+    tmp_path: Path, suffix: str
+) -> None:
+    """One national register and one registrations file, routed per municipality.
+
+    GeoParquet is read per municipality with a row filter; a GeoPackage is split
+    into per-municipality files first. A postcode in two registers sends its
+    registrations to both; only the one with the address keeps them.
+    """
     addresses, registrations = write_towns(tmp_path, TOWNS[1:])
-    frames = []
-    for code in ("GM0153", "GM0088"):
-        frame = gpd.read_parquet(addresses / f"{code}.parquet")
-        if code == "GM0088":  # generated postcodes repeat between municipalities
-            frame["postcode"] = "1" + frame["postcode"].str.slice(1)
-        frames.append(frame)
-    register = tmp_path / "nederland.parquet"
-    pd.concat(frames, ignore_index=True).pipe(gpd.GeoDataFrame).to_parquet(register)
-    people = []
-    for code in ("GM0153", "GM0088"):
-        part = pd.read_csv(registrations / f"{code}.csv", dtype=str)
-        if code == "GM0088":
-            part["postcode"] = "1" + part["postcode"].str.slice(1)
-        people.append(part)
-    lost = pd.DataFrame(
-        {"registration_id": ["X1"], "postcode": ["3511AA"], "huisnummer": ["1"]}
+    enschede = gpd.read_parquet(addresses / "GM0153.parquet")
+    ameland = gpd.read_parquet(addresses / "GM0088.parquet")
+    ameland["postcode"] = "1" + ameland["postcode"].str.slice(1)  # no repeats
+    shared = enschede["postcode"].iloc[0]
+    ameland.loc[0, ["postcode", "huisnummer"]] = [shared, 9998]
+    register = tmp_path / f"nederland{suffix}"
+    both = gpd.GeoDataFrame(pd.concat([enschede, ameland], ignore_index=True))
+    if suffix == ".parquet":
+        both.to_parquet(register)
+    else:
+        both.to_file(register, layer="addresses")
+
+    people = {
+        code: pd.read_csv(registrations / f"{code}.csv", dtype=str)
+        for code in ("GM0153", "GM0088")
+    }
+    people["GM0088"]["postcode"] = "1" + people["GM0088"]["postcode"].str.slice(1)
+    extra = pd.DataFrame(
+        {
+            "registration_id": ["X1", "X2", "X3"],
+            "postcode": ["3511AA", shared, shared],
+            "huisnummer": ["1", "9998", "9999"],
+        }
     )
-    national = tmp_path / "aanmeldingen.csv"
-    pd.concat([*people, lost], ignore_index=True).to_csv(national, index=False)
+    aanmeldingen = tmp_path / "aanmeldingen.csv"
+    everyone = pd.concat([*people.values(), extra], ignore_index=True)
+    everyone.to_csv(aanmeldingen, index=False)
 
     out = tmp_path / "out"
     result = invoke(
-        "partition", "--addresses", register, "--registrations", national, "--out", out
+        "partition",
+        "--addresses",
+        register,
+        "--registrations",
+        aanmeldingen,
+        "--out",
+        out,
     )
     assert result.exit_code == 0, result.output
+    placed = pd.read_parquet(out / "municipalities" / "GM0088" / "assignments.parquet")
+    assert "X2" in set(placed["registration_id"])
+    unrouted = pd.read_csv(out / "unrouted.csv").set_index("registration_id")
+    assert sorted(unrouted.index) == ["X1", "X3"]
+    assert "postcode" in unrouted.loc["X1", "reason"]
+    assert "none of the registers" in unrouted.loc["X3", "reason"]
+
     table = pd.read_csv(out / "summary.csv").set_index("gemeentecode")
-    assert table.loc["GM0088", "registrations"] == len(people[1])
-    assert table.loc["GM0153", "registrations"] == len(people[0])
-    unrouted = pd.read_csv(out / "unrouted.csv")
-    assert unrouted["registration_id"].tolist() == ["X1"]
+    assert table.loc["GM0088", "registrations"] == len(people["GM0088"]) + 1
+    assert table.loc["GM0153", "registrations"] == len(people["GM0153"])
+    counted = table["unmatched"].sum() + table["geocoded"].sum()
+    assert counted == len(everyone) - len(unrouted)
 
 
 def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path: Path):
