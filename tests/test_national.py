@@ -142,6 +142,41 @@ def test_national_path_equals_the_one_town_command(
     )
 
 
+def test_an_existing_cluster_is_used_through_its_scheduler_address(
+    towns: tuple[Path, Path], runs: dict, tmp_path: Path
+) -> None:
+    """`--scheduler ADDRESS` runs on that cluster and gives the same files."""
+    from distributed import LocalCluster
+
+    addresses, registrations = towns
+    out = tmp_path / "on-cluster"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        result = invoke(
+            "partition",
+            "--addresses",
+            addresses,
+            "--registrations",
+            registrations,
+            "--out",
+            out,
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+        )
+        assert result.exit_code == 0, result.output
+        workers = set(pd.read_csv(out / "summary.csv")["worker"])
+        assert len(workers) == 1
+    totals = json.loads((out / "run.json").read_text())
+    assert totals["scheduler"].startswith("tcp://")
+    for code, _, _ in TOWNS:
+        assert municipality_files(out, code, "assignments.parquet").equals(
+            municipality_files(runs["local"][0], code, "assignments.parquet")
+        )
+
+
 def test_run_summary_has_a_row_per_municipality(runs: dict) -> None:
     """summary.csv and run.json carry counts, seconds and worker memory."""
     out = runs["dask"][0]
