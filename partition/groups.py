@@ -48,6 +48,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from partition.cohesion import mend_streets
 from partition.errors import InfeasibleError
+from partition.relief import relieve
 
 logger = logging.getLogger(__name__)
 
@@ -498,7 +499,25 @@ def _refine_block(
         labels = new
         if changed <= _SETTLED * len(labels):
             break
-    return _enforce_cap(xy, weight, labels, k, max_size)
+
+    # a flat split by the flow and rounded up overfills its group; moving sites
+    # to the nearest group with room is clean while there is room next door,
+    # but with little headroom that group is far and the moved sites become
+    # islands: then the surplus is passed along neighbouring groups instead
+    direct = _enforce_cap(xy, weight, labels, k, max_size)
+    edges = delaunay_edges(xy)
+    broken = _broken_groups(direct, edges, len(weight))
+    if not broken:
+        return direct
+    relieved = relieve(xy, weight, labels, edges, limit=max_size, plan_size=upper)
+    chained = _enforce_cap(xy, weight, relieved, k, max_size)
+    return chained if _broken_groups(chained, edges, len(weight)) < broken else direct
+
+
+def _broken_groups(labels: np.ndarray, edges: np.ndarray, n: int) -> int:
+    """How many groups fall apart in the Delaunay graph of their sites."""
+    pieces = _group_components(labels, edges, n)
+    return int((pd.Series(pieces).groupby(labels).nunique() > 1).sum())
 
 
 def _centres(

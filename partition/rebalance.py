@@ -34,12 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import shapely
-from ortools.graph.python import min_cost_flow
-from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
-from partition.cohesion import connected
 from partition.errors import InfeasibleError
 from partition.groups import (
     WITHIN_LEVELS,
@@ -49,12 +45,9 @@ from partition.groups import (
     slugify,
     unit_codes,
 )
+from partition.relief import relieve
 
 logger = logging.getLogger(__name__)
-
-_TRIED = 8
-_PUSH_ROUNDS = 4
-_OVERLAP_M2 = 1.0
 
 CHANGE_COLUMNS = ["group_id", "action", "registration_id", "reason"]
 MOVE_COLUMNS = ["registration_id", "from_group", "to_group", "reason"]
@@ -291,17 +284,12 @@ def _push_overflow(
 ) -> pd.DataFrame:
     """Relieve full groups by moving edge households to neighbours with room.
 
-    Per unit, a min-cost flow over the adjacency graph of its groups (two groups
-    are adjacent when a Delaunay edge joins their members) carries each group's
-    overflow to groups with room, every step costing one moved member, so a chain
-    through a full neighbour is used only when no group next door has room.
-    Filling a group beyond ``plan_size`` costs a little, so the headroom of the
-    groups is spent evenly. Each step then moves, one at a time, a
-    single-registration household on the sender's edge facing the receiver
-    (newcomers first, then the one that most belongs to the receiver by distance
-    to the group centres) whose departure leaves the sender connected; so both
-    groups stay contiguous. What cannot be carried (no room within reach, or no
-    such household at the edge) is left for :func:`_split_overflowing`.
+    Per unit, :func:`partition.relief.relieve` passes each group's overflow
+    along the cheapest chain of adjacent groups to room, one single-registration
+    household at a time from the edge facing the next group, newcomers first
+    (moving them changes nobody's group); both groups stay contiguous. What
+    cannot be carried (no room within reach, or no such household at the edge)
+    is left for :func:`_split_overflowing`.
     """
     sizes = state["group_id"].value_counts()
     if not (sizes > max_size).any():
@@ -316,152 +304,21 @@ def _push_overflow(
 
     for unit in over_units:
         rows = np.flatnonzero((codes == unit) & pd.notna(groups))
-        edges = delaunay_edges(xy[rows])
-        n = len(rows)
-        graph = csr_matrix(
-            (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
-            shape=(n, n),
+        groups[rows] = relieve(
+            xy[rows],
+            np.ones(len(rows), dtype=np.int64),
+            groups[rows],
+            delaunay_edges(xy[rows]),
+            limit=max_size,
+            plan_size=plan_size,
+            movable=movable[rows],
+            cheap=newcomer[rows],
         )
-        local = groups[rows]
-
-        # a household that cannot leave blocks an arc; the next round goes round it
-        for _ in range(_PUSH_ROUNDS):
-            before = local.copy()
-            flows = _overflow_flows(
-                edges, local, (newcomer[rows], movable[rows]), max_size, plan_size
-            )
-            for source, target, amount in flows:
-                _carry(
-                    graph,
-                    xy[rows],
-                    local,
-                    (newcomer[rows], movable[rows]),
-                    (source, target),
-                    amount,
-                )
-            if (local == before).all():
-                break
-        groups[rows] = local
     state = state.copy()
     state["group_id"] = groups
     moved = state["origin"].notna() & state["origin"].ne(state["group_id"])
     state.loc[moved, "moved_by"] = "overflow"
     return state
-
-
-def _carry(
-    graph: csr_matrix,
-    xy: np.ndarray,
-    groups: np.ndarray,
-    kinds: tuple[np.ndarray, np.ndarray],
-    pair: tuple[object, object],
-    amount: int,
-) -> None:
-    """Move up to ``amount`` edge households from one group to another, in place."""
-    newcomer, movable = kinds
-    source, target = pair
-    for _ in range(amount):
-        sender = np.flatnonzero(groups == source)
-        receiver = groups == target
-        receiver_rows = np.flatnonzero(receiver)
-        around = graph[sender]
-        hits = groups[around.indices] == target
-        rows_of = np.repeat(np.arange(len(sender)), np.diff(around.indptr))
-        touching = np.bincount(rows_of, weights=hits, minlength=len(sender)) > 0
-        edge = sender[touching & movable[sender]]
-        if not len(edge):
-            return
-        to_target = ((xy[edge] - xy[receiver].mean(axis=0)) ** 2).sum(axis=1)
-        to_source = ((xy[edge] - xy[sender].mean(axis=0)) ** 2).sum(axis=1)
-        order = np.lexsort((edge, to_target - to_source, ~newcomer[edge]))
-        best, best_overlap = -1, np.inf
-        for candidate in edge[order][:_TRIED]:
-            rest = sender[sender != candidate]
-            if not connected(graph, rest):
-                continue
-            overlap = _hull_overlap(xy[rest], xy[np.append(receiver_rows, candidate)])
-            if overlap < best_overlap:
-                best, best_overlap = candidate, overlap
-            if overlap <= _OVERLAP_M2:
-                break
-        if best < 0:
-            return
-        groups[best] = target
-
-
-def _hull_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Area (m²) shared by the convex hulls of two point sets."""
-    first = shapely.convex_hull(shapely.multipoints(a))
-    second = shapely.convex_hull(shapely.multipoints(b))
-    return float(shapely.area(shapely.intersection(first, second)))
-
-
-def _overflow_flows(
-    edges: np.ndarray,
-    groups: np.ndarray,
-    kinds: tuple[np.ndarray, np.ndarray],
-    max_size: int,
-    plan_size: int,
-) -> list[tuple[object, object, int]]:
-    """Members to move between adjacent groups of one unit: (from, to, count).
-
-    Arc capacity between two groups is the number of the sender's movable
-    households on a Delaunay edge to the receiver, so a group gives away its
-    edge, not its core; the newcomers among them are cheap to move (nobody
-    changes group), the existing members cost one move each.
-    """
-    newcomer, movable = kinds
-    code, names = pd.factorize(pd.Series(groups, dtype=object), sort=True)
-    k = len(names)
-    sizes = np.bincount(code, minlength=k)
-    if k < 2 or not len(edges):
-        return []
-    a, b = code[edges[:, 0]], code[edges[:, 1]]
-    cross = a != b
-    member = np.concatenate([edges[cross, 0], edges[cross, 1]])
-    frontier = pd.DataFrame(
-        {
-            "sender": np.concatenate([a[cross], b[cross]]),
-            "receiver": np.concatenate([b[cross], a[cross]]),
-            "member": member,
-            "newcomer": newcomer[member],
-        }
-    )
-    frontier = frontier[movable[member]].drop_duplicates()
-    arcs = frontier.groupby(["sender", "receiver"])["newcomer"].agg(["size", "sum"])
-
-    flow = min_cost_flow.SimpleMinCostFlow()
-    sink = k
-    excess = np.maximum(sizes - max_size, 0)
-    for (s, r), capacity, newcomers in zip(
-        arcs.index, arcs["size"], arcs["sum"], strict=True
-    ):
-        if newcomers:
-            flow.add_arc_with_capacity_and_unit_cost(int(s), int(r), int(newcomers), 2)
-        if capacity > newcomers:
-            flow.add_arc_with_capacity_and_unit_cost(
-                int(s), int(r), int(capacity - newcomers), 20
-            )
-    for g in np.flatnonzero(sizes < max_size):
-        below_plan = max(0, plan_size - sizes[g])
-        if below_plan:
-            flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(below_plan), 0)
-        flow.add_arc_with_capacity_and_unit_cost(
-            int(g), sink, int(max_size - max(sizes[g], plan_size)), 1
-        )
-    for g in range(k):
-        flow.set_node_supply(g, int(excess[g]))
-    flow.set_node_supply(sink, -int(excess.sum()))
-    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
-        return []
-
-    moves: dict[tuple[int, int], int] = {}
-    for arc in range(flow.num_arcs()):
-        head, amount = flow.head(arc), flow.flow(arc)
-        if head != sink and amount > 0:
-            pair = (flow.tail(arc), head)
-            moves[pair] = moves.get(pair, 0) + int(amount)
-    return [(names[s], names[r], amount) for (s, r), amount in sorted(moves.items())]
 
 
 def _split_overflowing(
