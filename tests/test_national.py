@@ -252,6 +252,13 @@ def test_rerun_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     assert (status == "done").all()
     assert kept.stat().st_mtime_ns != stamp
 
+    # changed registrations make a municipality stale
+    changed = registrations / "GM0088.csv"
+    pd.read_csv(changed, dtype=str).iloc[:-1].to_csv(changed, index=False)
+    assert invoke(*args, "--max-size", 40).exit_code == 0
+    status = pd.read_csv(out / "summary.csv").set_index("gemeentecode")["status"]
+    assert status.to_dict() == {"GM0088": "done", "GM0153": "resumed"}
+
 
 @pytest.mark.parametrize("suffix", [".parquet", ".gpkg"])
 def test_one_register_file_with_gemeentecode_routes_by_postcode(
