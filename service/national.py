@@ -62,6 +62,7 @@ from partition import io
 from partition.addresses import normalise_postcode
 from partition.coverage import STREET_COLUMNS
 from partition.errors import AddressError, BuurtgroepenError, InputFileError
+from partition.geocode import RegisterGeocoder
 from partition.national_demo import (
     NATIONAL_ADDRESSES,
     gemeente_sizes,
@@ -405,6 +406,14 @@ def coverage_municipality(
         )
 
     with _quiet_library():
+        geocoded = None
+        if _ROUTED_TO_SEVERAL in people.columns:
+            # registrations this municipality only shares a postcode with are
+            # another municipality's, not unmatched ones of this one
+            geocoded = RegisterGeocoder(register).geocode(people)
+            keep = _answerable(people, geocoded)
+            geocoded = geocoded[geocoded["registration_id"].isin(keep)]
+            people = people[people["registration_id"].isin(keep)]
         run = coverage_job.run_coverage(
             register,
             people,
@@ -413,6 +422,7 @@ def coverage_municipality(
             radius=settings.radius,
             limit=settings.limit,
             within=settings.within,
+            geocoded=geocoded,
         )
     code = source.gemeentecode
     writers = {

@@ -323,6 +323,21 @@ def test_one_register_file_with_gemeentecode_routes_by_postcode(
     counted = table["unmatched"].sum() + table["geocoded"].sum()
     assert counted == len(everyone) - len(unrouted)
 
+    coverage = tmp_path / "coverage"
+    result = invoke(
+        "coverage",
+        "--addresses",
+        register,
+        "--registrations",
+        aanmeldingen,
+        "--out",
+        coverage,
+    )
+    assert result.exit_code == 0, result.output
+    measured = pd.read_csv(coverage / "summary.csv").set_index("gemeentecode")
+    assert measured["registrations"].to_dict() == table["registrations"].to_dict()
+    assert measured["geocoded"].to_dict() == table["geocoded"].to_dict()
+
 
 def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path: Path):
     """An unknown engine or a file not named by its gemeentecode is refused."""
