@@ -132,11 +132,6 @@ class NationalRun:
     rows: pd.DataFrame
     totals: dict[str, Any]
 
-    @property
-    def failed(self) -> pd.DataFrame:
-        """The municipalities that failed, with their reason."""
-        return self.rows[self.rows["status"].eq("failed")]
-
 
 def is_national(addresses: Path, engine: str) -> bool:
     """Whether a run goes through this module rather than the one-town path.
@@ -745,8 +740,11 @@ def _address_sources(addresses: Path, work: Path) -> list[Municipality]:
             Municipality(code, path, size_hint=Path(path).stat().st_size)
             for code, path in files.items()
         ]
+    elif not (counts := _codes_in_file(addresses)) and _is_code(addresses.stem):
+        # one municipality's register, named by its code (``--engine dask``)
+        code = str(normalise_gemeentecode(addresses.stem))
+        found = [Municipality(code, str(addresses), size_hint=1)]
     elif addresses.suffix.lower() == ".parquet":
-        counts = _codes_in_file(addresses)
         found = [
             Municipality(code, str(addresses), filtered=True, size_hint=n)
             for code, n in counts.items()
@@ -765,10 +763,10 @@ def _files_by_code(folder: Path, *, suffixes: tuple[str, ...]) -> dict[str, str]
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() not in suffixes:
             continue
-        code = normalise_gemeentecode(path.stem)
-        if code is None or not path.stem.upper().startswith("GM"):
+        if not _is_code(path.stem):
             msg = "name each file by its gemeentecode, such as GM0168.parquet"
             raise InputFileError(path, msg)
+        code = str(normalise_gemeentecode(path.stem))
         if code in files:
             msg = f"two files for {code}: {Path(files[code]).name} and {path.name}"
             raise InputFileError(path, msg)
@@ -777,6 +775,11 @@ def _files_by_code(folder: Path, *, suffixes: tuple[str, ...]) -> dict[str, str]
         wanted = ", ".join(suffixes)
         raise InputFileError(folder, f"the folder holds no {wanted} file")
     return files
+
+
+def _is_code(name: str) -> bool:
+    """Whether a file stem is a gemeentecode such as ``GM0168``."""
+    return name.upper().startswith("GM") and normalise_gemeentecode(name) is not None
 
 
 def _codes_in_file(path: Path) -> dict[str, int]:

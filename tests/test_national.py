@@ -177,6 +177,31 @@ def test_an_existing_cluster_is_used_through_its_scheduler_address(
         )
 
 
+def test_one_municipality_file_runs_on_dask(
+    towns: tuple[Path, Path], runs: dict, tmp_path: Path
+) -> None:
+    """`--engine dask` with one register named by its code is one task."""
+    addresses, registrations = towns
+    out = tmp_path / "one"
+    result = invoke(
+        "partition",
+        "--addresses",
+        addresses / "GM0088.parquet",
+        "--registrations",
+        registrations / "GM0088.csv",
+        "--out",
+        out,
+        "--engine",
+        "dask",
+        "--workers",
+        1,
+    )
+    assert result.exit_code == 0, result.output
+    assert municipality_files(out, "GM0088", "assignments.parquet").equals(
+        municipality_files(runs["local"][0], "GM0088", "assignments.parquet")
+    )
+
+
 def test_run_summary_has_a_row_per_municipality(runs: dict) -> None:
     """summary.csv and run.json carry counts, seconds and worker memory."""
     out = runs["dask"][0]
