@@ -17,7 +17,9 @@ boundary. Inside a unit:
    centres to their members' mean, like k-means with exact size bounds; squared
    distances make the cells power-diagram cells, which are convex, so groups do
    not interleave;
-5. repair passes keep every group at most ``max_size`` (adding a group to a block
+5. repair passes keep every group at most ``max_size`` (moving sites to the
+   nearest group with room, or, when that would leave islands, passing them along
+   neighbouring groups with :mod:`partition.relief`; adding a group to a block
    only when large flats cannot be packed otherwise) and reconnect groups whose
    members fall apart in the Delaunay graph of the unit;
 6. split streets are reunited where that keeps sizes, contiguity and disjoint

@@ -372,6 +372,7 @@ def _run_national(
 
     from service import national
 
+    national.check_settings(settings, workers)
     municipalities, routed, unrouted = national.collect_inputs(
         addresses,
         registrations,

@@ -63,6 +63,7 @@ from partition.addresses import normalise_postcode
 from partition.coverage import STREET_COLUMNS
 from partition.errors import AddressError, BuurtgroepenError, InputFileError
 from partition.geocode import RegisterGeocoder
+from partition.groups import check_partition_request
 from partition.national_demo import (
     NATIONAL_ADDRESSES,
     gemeente_sizes,
@@ -145,6 +146,27 @@ def is_national(addresses: Path, engine: str) -> bool:
     if engine == "dask" or addresses.is_dir():
         return True
     return len(_codes_in_file(addresses)) > 1
+
+
+def check_settings(settings: Settings, workers: int | None = None) -> None:
+    """Refuse settings no municipality could run with, before any work.
+
+    Raises
+    ------
+    InfeasibleError
+        For a cap, fill, minimum or level the partition engine refuses.
+    BuurtgroepenError
+        For a radius or limit that is not positive, or fewer than one worker.
+    """
+    check_partition_request(
+        settings.max_size, settings.target_fill, settings.min_size, settings.within
+    )
+    if settings.radius <= 0:
+        raise BuurtgroepenError(f"`--radius` must be above 0; got {settings.radius}.")
+    if settings.limit is not None and settings.limit < 1:
+        raise BuurtgroepenError(f"`--limit` must be 1 or more; got {settings.limit}.")
+    if workers is not None and workers < 1:
+        raise BuurtgroepenError(f"`--workers` must be 1 or more; got {workers}.")
 
 
 def collect_inputs(

@@ -364,6 +364,35 @@ def test_one_register_file_with_gemeentecode_routes_by_postcode(
     assert measured["geocoded"].to_dict() == table["geocoded"].to_dict()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-size", 0, "max_size"),
+        ("--target-fill", 1.5, "target_fill"),
+        ("--workers", 0, "--workers"),
+    ],
+)
+def test_bad_settings_exit_2_before_any_work(
+    towns: tuple[Path, Path], tmp_path: Path, option: str, value: object, message: str
+) -> None:
+    """A setting no municipality can run with is refused once, up front."""
+    addresses, registrations = towns
+    out = tmp_path / "out"
+    result = invoke(
+        "partition",
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--out",
+        out,
+        option,
+        value,
+    )
+    assert result.exit_code == 2 and message in result.output
+    assert not out.exists()
+
+
 def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path: Path):
     """An unknown engine or a file not named by its gemeentecode is refused."""
     addresses, registrations = towns
