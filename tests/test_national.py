@@ -452,3 +452,39 @@ def test_national_municipality_carries_its_real_code() -> None:
     assert register["woonplaats"].str.endswith(" Losser").all()
     assert town.registrations["registration_id"].str.startswith("GM0168-").all()
     assert "GEGENEREERD" in register.attrs["source"]
+
+
+def test_data_national_writes_the_set_and_resumes(tmp_path: Path) -> None:
+    """`data national` writes per-municipality files and keeps finished ones."""
+    out = tmp_path / "nl"
+    args = [
+        "data",
+        "national",
+        "--out",
+        out,
+        "--share",
+        0.01,
+        "--addresses",
+        40_000,
+        "--workers",
+        1,
+    ]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    plan = pd.read_csv(out / "plan.csv", dtype={"gemeentecode": str})
+    assert len(plan) == 4
+    for code in plan["gemeentecode"]:
+        register = gpd.read_parquet(out / "addresses" / f"{code}.parquet")
+        assert (register["gemeentecode"] == code).all()
+        assert len(register) == int(
+            plan.set_index("gemeentecode").loc[code, "addresses"]
+        )
+        assert (out / "registrations" / f"{code}.csv").is_file()
+    first = out / "addresses" / f"{plan['gemeentecode'].iloc[0]}.parquet"
+    stamp = first.stat().st_mtime_ns
+    assert invoke(*args).exit_code == 0
+    assert first.stat().st_mtime_ns == stamp
+
+    result = invoke("data", "national", "--out", tmp_path / "bad", "--share", 0)
+    assert result.exit_code == 2 and "share" in result.output
+    assert not (tmp_path / "bad").exists()
