@@ -64,6 +64,7 @@ from partition.coverage import STREET_COLUMNS
 from partition.errors import AddressError, BuurtgroepenError, InputFileError
 from partition.geocode import RegisterGeocoder
 from partition.groups import check_partition_request
+from partition.logs import quiet
 from partition.national_demo import (
     NATIONAL_ADDRESSES,
     gemeente_sizes,
@@ -347,7 +348,7 @@ def partition_municipality(
     people = _registrations(source, registrations)
     buurten = _buurten(source)
 
-    with _quiet_library():
+    with quiet(logging.getLogger("partition")):
         result = run_partition(
             register,
             people,
@@ -422,7 +423,7 @@ def coverage_municipality(
             columns=["registration_id", "group_id"],
         )
 
-    with _quiet_library():
+    with quiet(logging.getLogger("partition")):
         geocoded = None
         if _ROUTED_TO_SEVERAL in people.columns:
             # registrations this municipality only shares a postcode with are
@@ -554,22 +555,6 @@ def _failure(code: str, exc: BaseException) -> dict[str, Any]:
         "status": "failed",
         "error": f"{type(exc).__name__}: {reason}",
     }
-
-
-@contextmanager
-def _quiet_library() -> Iterator[None]:
-    """Keep the library's step lines out of a many-municipality log.
-
-    One line per municipality (counts, unmatched, seconds) replaces them; the
-    per-step figures stay in each municipality's ``summary.json``.
-    """
-    library = logging.getLogger("partition")
-    level = library.level
-    library.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        library.setLevel(level)
 
 
 @contextmanager

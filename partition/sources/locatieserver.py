@@ -47,8 +47,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +62,7 @@ from partition.geocode import (
     RegisterGeocoder,
     check_registrations,
 )
+from partition.logs import quiet
 from partition.sources._http import HttpClient
 from partition.sources.cbs import normalise_gemeentecode
 
@@ -182,7 +181,7 @@ class LocatieserverGeocoder:
         self.candidates = candidates
 
         # the offline matcher's own log would count reasons before the remap
-        with _quiet(logging.getLogger(RegisterGeocoder.__module__)):
+        with quiet(logging.getLogger(RegisterGeocoder.__module__)):
             result = RegisterGeocoder(candidates).geocode(registrations)
         result = _outside_reasons(result, parts, outside)
         _log_counts(result, time.perf_counter() - started, self._client)
@@ -371,17 +370,6 @@ def _outside_reasons(
     result = result.copy()
     result["unmatched_reason"] = pd.array(reason, dtype="str")
     return result
-
-
-@contextmanager
-def _quiet(log: logging.Logger) -> Iterator[None]:
-    """Silence a logger below ERROR for the duration of the block."""
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def _log_counts(result: pd.DataFrame, seconds: float, client: HttpClient) -> None:
