@@ -186,6 +186,17 @@ def geojson_writer(frame: gpd.GeoDataFrame) -> Callable[[Path], None]:
     return lambda path: frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON")
 
 
+def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    """A writer that saves ``frame`` as Parquet; a GeoDataFrame as GeoParquet.
+
+    GeoParquet keeps the frame's own CRS (RD New here), unlike the GeoJSON
+    writer, which is for display.
+    """
+    if isinstance(frame, gpd.GeoDataFrame):
+        return lambda path: frame.to_parquet(path, index=False)
+    return lambda path: pd.DataFrame(frame).to_parquet(path, index=False)
+
+
 def json_writer(data: object) -> Callable[[Path], None]:
     """A writer that saves ``data`` as indented UTF-8 JSON."""
 

@@ -344,9 +344,7 @@ def partition_municipality(
     settings; written last, it marks the municipality finished).
     """
     started = time.perf_counter()
-    register = _read_register(source)
-    people = _registrations(source, registrations)
-    buurten = _buurten(source)
+    register, people, buurten = _inputs(source, registrations)
 
     with quiet(logging.getLogger("partition")):
         result = run_partition(
@@ -375,23 +373,19 @@ def partition_municipality(
         "unmatched": int(len(unmatched)),
         "groups": int(assignments["group_id"].nunique()),
     }
-    summary = dict(
-        result.summary,
-        **row,
-        settings=settings.as_dict(),
-        inputs=fingerprint(source, registrations),
-    )
     _write(
         out,
-        source.gemeentecode,
+        source,
+        registrations,
+        settings,
         {
-            "assignments.parquet": _parquet_writer(
+            "assignments.parquet": io.parquet_writer(
                 assignments[["gemeentecode", *ASSIGNMENT_COLUMNS]]
             ),
-            "groups.parquet": _parquet_writer(groups),
+            "groups.parquet": io.parquet_writer(groups),
             "unmatched.csv": io.csv_writer(unmatched),
         },
-        summary,
+        dict(result.summary, **row),
     )
     return _finish(row, started)
 
@@ -413,9 +407,7 @@ def coverage_municipality(
     from service import coverage_job
 
     started = time.perf_counter()
-    register = _read_register(source)
-    people = _registrations(source, registrations)
-    buurten = _buurten(source)
+    register, people, buurten = _inputs(source, registrations)
     assignments = None
     if source.assignments is not None:
         assignments = pd.read_parquet(
@@ -444,23 +436,23 @@ def coverage_municipality(
         )
     code = source.gemeentecode
     writers = {
-        "coverage_streets.parquet": _parquet_writer(
+        "coverage_streets.parquet": io.parquet_writer(
             run.streets[STREET_COLUMNS].assign(gemeentecode=code)
         ),
-        "coverage_buurten.parquet": _parquet_writer(
+        "coverage_buurten.parquet": io.parquet_writer(
             coverage_job.area_table(run, "buurt").assign(gemeentecode=code)
         ),
-        "gaps.parquet": _parquet_writer(run.gaps.areas.assign(gemeentecode=code)),
-        "recruitment.parquet": _parquet_writer(
+        "gaps.parquet": io.parquet_writer(run.gaps.areas.assign(gemeentecode=code)),
+        "recruitment.parquet": io.parquet_writer(
             run.targets[[*RECRUITMENT_COLUMNS, "geometry"]].assign(gemeentecode=code)
         ),
     }
     if run.report.wijken is not None:
-        writers["coverage_wijken.parquet"] = _parquet_writer(
+        writers["coverage_wijken.parquet"] = io.parquet_writer(
             coverage_job.area_table(run, "wijk").assign(gemeentecode=code)
         )
     if run.postcodes is not None:
-        writers["groups_postcodes.parquet"] = _parquet_writer(
+        writers["groups_postcodes.parquet"] = io.parquet_writer(
             run.postcodes.assign(gemeentecode=code)
         )
     row = {
@@ -472,13 +464,7 @@ def coverage_municipality(
         "unmatched": int(run.summary["unmatched"]),
         "groups": run.summary.get("groups"),
     }
-    marker = dict(
-        run.summary,
-        **row,
-        settings=settings.as_dict(),
-        inputs=fingerprint(source, registrations),
-    )
-    _write(out, code, writers, marker)
+    _write(out, source, registrations, settings, writers, dict(run.summary, **row))
     return _finish(row, started)
 
 
@@ -662,11 +648,34 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
 
 
 def _write(
-    out: str, code: str, writers: dict[str, Callable[[Path], None]], summary: dict
+    out: str,
+    source: Municipality,
+    registrations: pd.DataFrame | None,
+    settings: Settings,
+    writers: dict[str, Callable[[Path], None]],
+    summary: dict[str, Any],
 ) -> None:
-    """Write a municipality's files at once; ``summary.json`` goes in last."""
-    target = Path(out) / "municipalities" / code
-    io.write_outputs(target, dict(writers, **{"summary.json": io.json_writer(summary)}))
+    """Write a municipality's files at once; ``summary.json`` goes in last.
+
+    The marker holds the run's summary plus the settings and the fingerprint of
+    the inputs, which decide on a rerun whether the files are still current.
+    """
+    marker = dict(
+        summary, settings=settings.as_dict(), inputs=fingerprint(source, registrations)
+    )
+    target = Path(out) / "municipalities" / source.gemeentecode
+    io.write_outputs(target, dict(writers, **{"summary.json": io.json_writer(marker)}))
+
+
+def _inputs(
+    source: Municipality, registrations: pd.DataFrame | None
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, gpd.GeoDataFrame | None]:
+    """The municipality's register, registrations and buurten, read on the worker."""
+    return (
+        _read_register(source),
+        _registrations(source, registrations),
+        _buurten(source),
+    )
 
 
 def _finish(row: dict[str, Any], started: float) -> dict[str, Any]:
@@ -836,7 +845,7 @@ def _split_file(path: Path, target: Path) -> list[Municipality]:
     counts = _count_codes(path, frame["gemeentecode"].astype("string"))
     frame["gemeentecode"] = frame["gemeentecode"].map(normalise_gemeentecode)
     writers = {
-        f"{code}.parquet": _parquet_writer(part.reset_index(drop=True))
+        f"{code}.parquet": io.parquet_writer(part.reset_index(drop=True))
         for code, part in frame.groupby("gemeentecode", sort=True)
     }
     io.write_outputs(target, writers)
@@ -1008,13 +1017,6 @@ def _boundary_layers(path: str) -> dict[str, gpd.GeoDataFrame]:
     return io.read_boundaries(path)
 
 
-def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    """A writer saving ``frame`` as (Geo)Parquet, geometry in its own CRS."""
-    if isinstance(frame, gpd.GeoDataFrame):
-        return lambda path: frame.to_parquet(path, index=False)
-    return lambda path: pd.DataFrame(frame).to_parquet(path, index=False)
-
-
 # --- the generated national test set -------------------------------------------
 
 
@@ -1092,5 +1094,5 @@ def _generate_one(row: dict[str, Any], out: str) -> None:
         {f"{code}.csv": io.csv_writer(demo.registrations)},
     )
     io.write_outputs(
-        Path(out) / "addresses", {f"{code}.parquet": _parquet_writer(demo.addresses)}
+        Path(out) / "addresses", {f"{code}.parquet": io.parquet_writer(demo.addresses)}
     )
