@@ -799,9 +799,21 @@ def _is_code(name: str) -> bool:
 
 
 def _codes_in_file(path: Path) -> dict[str, int]:
-    """Rows per gemeentecode of a register file; {} without the column."""
+    """Rows per gemeentecode of a register file; {} without the column.
+
+    Asked twice per command (whether the run is national, then which
+    municipalities it has), so the column of a national file is read once per
+    version of the file.
+    """
     if not path.is_file():
         raise InputFileError(path, "the file does not exist")
+    info = path.stat()
+    return dict(_codes_of_version(path.resolve(), info.st_size, info.st_mtime_ns))
+
+
+@lru_cache(maxsize=4)
+def _codes_of_version(path: Path, size: int, mtime_ns: int) -> dict[str, int]:  # noqa: ARG001 - the cache key
+    """See :func:`_codes_in_file`; ``size`` and ``mtime_ns`` only key the cache."""
     if path.suffix.lower() == ".parquet":
         schema = pq.read_schema(path)
         if "gemeentecode" not in schema.names:
