@@ -812,7 +812,11 @@ def _codes_in_file(path: Path) -> dict[str, int]:
 
 
 @lru_cache(maxsize=4)
-def _codes_of_version(path: Path, size: int, mtime_ns: int) -> dict[str, int]:  # noqa: ARG001 - the cache key
+def _codes_of_version(
+    path: Path,
+    size: int,  # noqa: ARG001 - keys the cache
+    mtime_ns: int,  # noqa: ARG001 - keys the cache
+) -> dict[str, int]:
     """See :func:`_codes_in_file`; ``size`` and ``mtime_ns`` only key the cache."""
     if path.suffix.lower() == ".parquet":
         schema = pq.read_schema(path)
