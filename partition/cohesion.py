@@ -2,12 +2,20 @@
 
 A beheerder explains a group as "the Kerkstraat, the Molenweg and the start of the
 Esweg"; a street whose residents sit in two groups is confusing. After the
-capacitated assignment, :func:`mend_streets` moves the smaller part of each split
-street into the group holding most of it, but only where nothing of higher
-priority suffers: the receiving group stays within its size bound, both groups stay
-connected in the Delaunay graph, and no member hull starts to overlap another
-group's hull. Streets that cross a group boundary head-on usually cannot be mended
-without such overlap and stay split.
+capacitated assignment two passes mend split streets, but only where nothing of
+higher priority suffers: both groups stay within their size bounds and connected
+in the Delaunay graph, and no member hull starts to overlap another group's hull.
+
+- :func:`recut_pairs` redraws two neighbouring groups as the two sides of the
+  straight line through their members that splits the fewest of their streets,
+  trading members both ways, so it works between groups that are already full;
+- :func:`mend_streets` then moves the smaller part of each split street into the
+  group holding most of it, where that group has room.
+
+Known limits: a street that runs through three or more groups, or crosses a
+group boundary head-on, usually cannot be mended without such overlap or a size
+bound giving way, and stays split; cuts are straight, so a street that bends
+around a corner is kept whole only when a straight line can go round it.
 """
 
 from __future__ import annotations
@@ -15,10 +23,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_array, csr_matrix
 
 _OVERLAP_M2 = 1.0
 _ROUNDS = 3
+_ANGLES = 8
+_STREET_ANGLES = 6
+_SPREAD = 1.25
+_TRIES = 3
 
 
 def mend_streets(
@@ -91,6 +103,218 @@ def mend_streets(
         if not moved:
             break
     return labels
+
+
+def recut_pairs(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    street: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    *,
+    lower: int,
+    upper: int,
+) -> np.ndarray:
+    """Return new site labels with neighbouring groups re-cut along their streets.
+
+    Two neighbouring groups that share a street are redrawn as the two sides of
+    one straight line through their joint members, at the angle that splits the
+    fewest streets lying wholly inside the pair: a line parallel to a street,
+    in the gap behind a row of houses, keeps the row whole. The two sides of a
+    line cannot interleave, so only the hulls of other groups need checking. A
+    re-cut is kept only when it reunites at least one street, both groups stay
+    within ``lower`` and ``upper`` and connected, no hull starts to overlap
+    another group's and the pair's spread (sum of squared distances to the two
+    centroids) grows by at most a quarter.
+
+    Moving whole pieces (:func:`mend_streets`) needs room in the receiving
+    group; a re-cut trades members both ways and does not, so it mends the
+    streets of groups planned close to their bound. Parameters are as for
+    :func:`mend_streets`; the input is not changed.
+    """
+    labels = labels.copy()
+    if len(edges) == 0 or (street < 0).all():
+        return labels
+    n = len(weight)
+    adjacency = csr_matrix(
+        (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
+        shape=(n, n),
+    )
+    k = int(labels.max()) + 1
+    hulls = _hulls(xy, labels, k)
+    bounds = shapely.bounds(hulls)
+    street_sites = np.bincount(street[street >= 0])
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(k + 1))
+    members = [order[starts[g] : starts[g + 1]] for g in range(k)]
+
+    for _ in range(_ROUNDS):
+        moved = False
+        for a, b in _pairs_sharing_streets(street, labels, edges, k):
+            sites = np.concatenate([members[a], members[b]])
+            for side in _cuts(
+                xy[sites],
+                weight[sites],
+                street[sites],
+                labels[sites] == a,
+                street_sites,
+                lower,
+                upper,
+            ):
+                side_a, side_b = sites[side], sites[~side]
+                if not (connected(adjacency, side_a) and connected(adjacency, side_b)):
+                    continue
+                hull_a = shapely.convex_hull(shapely.multipoints(xy[side_a]))
+                hull_b = shapely.convex_hull(shapely.multipoints(xy[side_b]))
+                if _overlaps(hull_a, hull_b, hulls, bounds, (a, b)):
+                    continue
+                labels[side_a], labels[side_b] = a, b
+                members[a], members[b] = side_a, side_b
+                hulls[a], hulls[b] = hull_a, hull_b
+                bounds[[a, b]] = shapely.bounds([hull_a, hull_b])
+                moved = True
+                break
+        if not moved:
+            break
+    return labels
+
+
+def _pairs_sharing_streets(
+    street: np.ndarray, labels: np.ndarray, edges: np.ndarray, k: int
+) -> list[tuple[int, int]]:
+    """Neighbouring groups (Delaunay) that share a street, most shared first."""
+    a, b = labels[edges[:, 0]], labels[edges[:, 1]]
+    across = a != b
+    pairs = np.unique(np.sort(np.column_stack([a[across], b[across]]), axis=1), axis=0)
+    named = street >= 0
+    if not len(pairs) or not named.any():
+        return []
+    incidence = csr_array(
+        (np.ones(int(named.sum())), (labels[named], street[named])),
+        shape=(k, int(street.max()) + 1),
+    )
+    incidence.data[:] = 1.0
+    shared = np.asarray(
+        incidence[pairs[:, 0]].multiply(incidence[pairs[:, 1]]).sum(axis=1)
+    ).ravel()
+    keep = shared > 0
+    pairs, shared = pairs[keep], shared[keep]
+    ranked = np.lexsort((pairs[:, 1], pairs[:, 0], -shared))
+    return [(int(p), int(q)) for p, q in pairs[ranked]]
+
+
+def _cuts(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    street: np.ndarray,
+    in_a: np.ndarray,
+    street_sites: np.ndarray,
+    lower: int,
+    upper: int,
+) -> list[np.ndarray]:
+    """The best straight cuts of a pair, as masks of the side that stays ``a``.
+
+    Only the pair's own streets (every site of the street in the pair) count:
+    a street that runs on into a third group stays split whatever the cut.
+    Cuts that split fewer of them than the present boundary are returned, best
+    first: fewest split streets, then least spread.
+    """
+    total = weight.sum()
+    low, high = max(lower, total - upper), min(upper, total - lower)
+    code, count = np.unique(street[street >= 0], return_counts=True)
+    inside = np.isin(street, code[count == street_sites[code]])
+    if low > high or not inside.any():
+        return []
+    local = np.unique(street[inside], return_inverse=True)[1].ravel()
+    n_own = int(local.max()) + 1
+    split_now = _split_count(local, in_a[inside], n_own)
+    if split_now == 0:
+        return []
+
+    xy = xy - np.average(xy, axis=0, weights=weight)
+    spread_now = _spread(xy, weight, in_a) + _spread(xy, weight, ~in_a)
+    found = []
+    for normal in _normals(xy[inside], local, in_a[inside]):
+        ranked = np.argsort(xy @ normal, kind="stable")
+        rank = np.empty_like(ranked)
+        rank[ranked] = np.arange(len(ranked))
+        splits = _splits_at(rank[inside], local, n_own, len(ranked))
+        spread = _spread_at(xy[ranked], weight[ranked])
+        left = np.cumsum(weight[ranked])[:-1]
+        ok = (splits < split_now) & (left >= low) & (left <= high)
+        ok &= spread <= _SPREAD * spread_now
+        for p in np.flatnonzero(ok):
+            found.append((splits[p], spread[p], len(found), ranked[: p + 1]))
+
+    found.sort(key=lambda item: item[:3])
+    masks = []
+    for *_, first in found[:_TRIES]:
+        side = np.zeros(len(weight), dtype=bool)
+        side[first] = True
+        masks.append(side if (side & in_a).sum() >= (~side & in_a).sum() else ~side)
+    return masks
+
+
+def _normals(xy: np.ndarray, local: np.ndarray, in_a: np.ndarray) -> np.ndarray:
+    """Unit normals of the cut lines to try.
+
+    Evenly spread angles, plus the directions across each of the largest split
+    streets (a cut parallel to a street keeps it whole).
+    """
+    angles = np.arange(_ANGLES) * np.pi / _ANGLES
+    normals = [np.column_stack([np.cos(angles), np.sin(angles)])]
+    on_a = np.bincount(local, weights=in_a)
+    size = np.bincount(local)
+    split = np.flatnonzero((on_a > 0) & (on_a < size) & (size > 1))
+    split = split[np.argsort(-size[split], kind="stable")]
+    for s in split[:_STREET_ANGLES]:
+        along = xy[local == s]
+        _, _, axes = np.linalg.svd(along - along.mean(axis=0), full_matrices=False)
+        normals.append(axes[1:2])
+    return np.concatenate(normals)
+
+
+def _split_count(local: np.ndarray, in_a: np.ndarray, n: int) -> int:
+    """How many streets have sites on both sides."""
+    on_a = np.bincount(local, weights=in_a, minlength=n)
+    size = np.bincount(local, minlength=n)
+    return int(((on_a > 0) & (on_a < size)).sum())
+
+
+def _splits_at(rank: np.ndarray, local: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Split streets for each cut after position ``p`` (0..m-2) of the ranking."""
+    first = np.full(n, m)
+    last = np.full(n, -1)
+    np.minimum.at(first, local, rank)
+    np.maximum.at(last, local, rank)
+    change = np.zeros(m + 1, dtype=np.int64)
+    np.add.at(change, first, 1)
+    np.add.at(change, last, -1)
+    return np.cumsum(change)[: m - 1]
+
+
+def _spread(xy: np.ndarray, weight: np.ndarray, side: np.ndarray) -> float:
+    """Weighted sum of squared distances of one side's sites to their centroid."""
+    if not side.any():
+        return 0.0
+    points, w = xy[side], weight[side]
+    centre = np.average(points, axis=0, weights=w)
+    return float((w * ((points - centre) ** 2).sum(axis=1)).sum())
+
+
+def _spread_at(xy: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Spread of both sides for each cut after position ``p`` of ranked sites."""
+    w = weight.astype(float)
+    sums = np.cumsum(
+        np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy**2).sum(axis=1)]),
+        axis=0,
+    )
+    left, right = sums[:-1], sums[-1] - sums[:-1]
+
+    def spread(part: np.ndarray) -> np.ndarray:
+        return part[:, 3] - (part[:, 1] ** 2 + part[:, 2] ** 2) / part[:, 0]
+
+    return spread(left) + spread(right)
 
 
 def _candidate_moves(

@@ -23,11 +23,14 @@ boundary. Inside a unit:
    only when large flats cannot be packed otherwise) and reconnect groups whose
    members fall apart in the Delaunay graph of the unit;
 6. split streets are reunited where that keeps sizes, contiguity and disjoint
-   hulls (:mod:`partition.cohesion`).
+   hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
+   the straight line that splits the fewest of their streets, then the leftover
+   parts of split streets join the group holding most of the street.
 
 Known limits: block seams are straight lines that a group never crosses, which
 costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
-cross a group boundary head-on stay split.
+cross a group boundary head-on, run through three or more groups, or whose parts
+cannot be regrouped within the size bounds stay split (on long streets, most).
 
 All coordinates are RD New (EPSG:28992) metres.
 """
@@ -48,7 +51,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from partition.cohesion import mend_streets
+from partition.cohesion import mend_streets, recut_pairs
 from partition.errors import InfeasibleError
 from partition.relief import relieve
 
@@ -340,6 +343,9 @@ def _partition_unit(
     )
     street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
+        site_label = recut_pairs(
+            xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
+        )
         site_label = mend_streets(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
         )

@@ -1,11 +1,15 @@
-"""Street mending: reunite split streets only where nothing of higher rank suffers."""
+"""Street mending and re-cutting: reunite split streets only where nothing of
+higher rank suffers."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
-from partition.cohesion import mend_streets
+from partition.cohesion import mend_streets, recut_pairs
 from partition.groups import delaunay_edges
+from partition.quality import group_table
 
 
 def two_blocks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,3 +74,101 @@ def test_streets_marked_too_long_are_left_alone() -> None:
         xy, weight, street, labels, delaunay_edges(xy), lower=0, upper=100
     )
     assert (mended == labels).all()
+
+
+def two_rows(left: int, right: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two parallel streets 30 m apart, cut across the middle into groups 0 and 1.
+
+    Street 0 (``left`` sites on y = 0) and street 1 (``right`` sites on y = 30)
+    both run from x = 0; the present boundary is the line x = 25, so both
+    streets are split.
+    """
+    xy = np.concatenate(
+        [
+            np.column_stack([np.arange(left) * 10.0, np.zeros(left)]),
+            np.column_stack([np.arange(right) * 10.0 + 3.0, np.full(right, 30.0)]),
+        ]
+    )
+    street = np.repeat([0, 1], [left, right])
+    labels = (xy[:, 0] > 25).astype(np.int64)
+    return xy, labels, street
+
+
+def split_count(street: np.ndarray, labels: np.ndarray) -> int:
+    """Streets with sites in more than one group."""
+    return sum(len(set(labels[street == s])) > 1 for s in np.unique(street))
+
+
+def test_recut_gives_each_group_one_whole_street() -> None:
+    """Two streets of six split across the middle become one group each."""
+    xy, labels, street = two_rows(6, 6)
+    weight = np.ones(len(xy), dtype=np.int64)
+    recut = recut_pairs(
+        xy, weight, street, labels, delaunay_edges(xy), lower=6, upper=6
+    )
+    assert split_count(street, recut) == 0
+    assert sorted(np.bincount(recut)) == [6, 6]
+    assert split_count(street, labels) == 2  # the input is not changed
+
+
+def test_recut_keeps_the_size_bounds() -> None:
+    """Streets of eight and four cannot each be a group of six: the bounds hold
+    and the cut splits at most one street instead of two."""
+    xy, labels, street = two_rows(8, 4)
+    weight = np.ones(len(xy), dtype=np.int64)
+    labels = (np.argsort(np.argsort(xy[:, 0], kind="stable")) >= 6).astype(np.int64)
+    recut = recut_pairs(
+        xy, weight, street, labels, delaunay_edges(xy), lower=6, upper=6
+    )
+    assert sorted(np.bincount(recut)) == [6, 6]
+    assert split_count(street, recut) <= 1
+
+
+def test_recut_leaves_streets_that_run_on_into_a_third_group() -> None:
+    """A street with sites outside the pair cannot be made whole by the pair, so
+    the pair is not redrawn for it."""
+    xy, labels, street = two_rows(6, 6)
+    xy = np.concatenate([xy, [[80.0, 0.0], [90.0, 0.0], [80.0, 30.0]]])
+    street = np.concatenate([street, [0, 0, 1]])
+    labels = np.concatenate([labels, [2, 2, 2]])
+    weight = np.ones(len(xy), dtype=np.int64)
+    recut = recut_pairs(
+        xy, weight, street, labels, delaunay_edges(xy), lower=3, upper=9
+    )
+    assert (recut == labels).all()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_recut_never_breaks_what_ranks_higher(seed: int) -> None:
+    """On random parallel streets cut by k-means-like vertical strips, a re-cut
+    keeps the size bounds, keeps every group connected, adds no overlapping
+    hulls and never splits more streets than before."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(3, 7)
+    per_row = rng.integers(4, 12, size=rows)
+    xy = np.concatenate(
+        [
+            np.column_stack([np.sort(rng.uniform(0, 200, n)), np.full(n, 40.0 * r)])
+            + rng.normal(0, 2, (n, 2))
+            for r, n in enumerate(per_row)
+        ]
+    )
+    street = np.repeat(np.arange(rows), per_row)
+    k = 3
+    rank = np.argsort(np.argsort(xy[:, 0], kind="stable"))
+    labels = (rank * k // len(xy)).astype(np.int64)
+    weight = np.ones(len(xy), dtype=np.int64)
+    sizes = np.bincount(labels)
+    lower, upper = int(sizes.min()), int(sizes.max())
+    edges = delaunay_edges(xy)
+
+    recut = recut_pairs(xy, weight, street, labels, edges, lower=lower, upper=upper)
+
+    new_sizes = np.bincount(recut, minlength=k)
+    assert (new_sizes >= lower).all() and (new_sizes <= upper).all()
+    assert split_count(street, recut) <= split_count(street, labels)
+    members = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "woonplaats": "Demodorp"})
+    before = group_table(members, pd.Series(labels))
+    after = group_table(members, pd.Series(recut))
+    assert after["contiguous"].sum() >= before["contiguous"].sum()
+    assert after["hull_overlaps"].sum() <= before["hull_overlaps"].sum()
