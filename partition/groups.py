@@ -500,9 +500,12 @@ def _refine_block(
     mean = total / k
     upper = int(min(max_size, max(plan.upper, math.ceil(mean), weight.max())))
     lower = int(min(plan.lower, math.floor(mean)))
+    candidates = _CANDIDATES
     for _ in range(_MAX_ITER):
         centres = _centres(xy, weight, labels, k)
-        new = _capacitated_assign(xy, weight, centres, lower, upper)
+        new, candidates = _capacitated_assign(
+            xy, weight, centres, lower, upper, candidates
+        )
         changed = np.count_nonzero(new != labels)
         labels = new
         if changed <= _SETTLED * len(labels):
@@ -552,19 +555,22 @@ def _capacitated_assign(
     centres: np.ndarray,
     lower: int,
     upper: int,
-) -> np.ndarray:
+    candidates: int = _CANDIDATES,
+) -> tuple[np.ndarray, int]:
     """Assign sites to centres minimising squared distance within size bounds.
 
-    Each site is linked to its few nearest centres only (sparse network); when
-    that network has no feasible flow the candidate lists widen, up to every
-    centre. A site whose flow is split goes to the centre taking most of it; the
-    caller repairs the cap afterwards.
+    Each site is linked to its ``candidates`` nearest centres only (sparse
+    network); when that network has no feasible flow the candidate lists widen,
+    up to every centre. A site whose flow is split goes to the centre taking
+    most of it; the caller repairs the cap afterwards. Returns the labels and
+    the candidates that sufficed, so the next round of the same block starts
+    there instead of failing the same narrow networks again.
     """
     n_sites, k = len(weight), len(centres)
     total = int(weight.sum())
     lower = min(lower, total // k)
     tree = cKDTree(centres)
-    m = min(k, _CANDIDATES)
+    m = min(k, candidates)
     while True:
         _, cand = tree.query(xy, k=m)
         cand = cand.reshape(n_sites, m)
@@ -578,9 +584,10 @@ def _capacitated_assign(
         m = min(k, m * 2)
 
     if status != min_cost_flow.SimpleMinCostFlow.OPTIMAL:
-        return np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        nearest = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        return nearest, m
     flows = flows.reshape(n_sites, m)
-    return cand[np.arange(n_sites), np.argmax(flows, axis=1)]
+    return cand[np.arange(n_sites), np.argmax(flows, axis=1)], m
 
 
 def _solve_flow(
