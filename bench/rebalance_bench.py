@@ -8,8 +8,11 @@ real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
   members moved by ``rebalance`` and by a full re-partition (after matching the
   new groups to the old ones as well as possible), and the largest group;
 - 5 % of the members leave: members moved (none expected without a minimum);
-- the newcomers one at a time (at most ``--one-at-a-time`` of them): total
-  moved against the single batch of the same newcomers;
+- the newcomers one at a time (at most ``--one-at-a-time`` of them), once with
+  every addition carried out before the next newcomer and once with all of
+  them still pending (``unconfirmed``): total moved against the single batch
+  of the same newcomers (``bench/rebalance_api_bench.py`` runs the same through
+  the HTTP API);
 - the shape of the groups afterwards: contiguous % and hull overlap % from
   ``partition.quality`` (before the change, after the rebalance, and for the
   full re-partition);
@@ -157,37 +160,27 @@ def scenario(
         ]
     )
 
-    # the same newcomers one at a time
-    state = current.copy()
-    moved = 0
-    started = time.perf_counter()
+    # the same newcomers one at a time: added by their beheerders before the
+    # next arrives, or all still waiting (then they can be rerouted for free)
     batch = joiners.head(one_at_a_time)
-    for _, one in batch.iterrows():
-        step = rebalance(
-            state, joiners=one.to_frame().T, address_groups=territory, max_size=CAP
+    for pending, label in ((False, "each added at once"), (True, "adds pending")):
+        state, moved, rerouted, seconds = one_by_one(current, batch, territory, pending)
+        rows.append(
+            [
+                name,
+                f"{len(batch):,} join one at a time, {label}",
+                f"{len(current):,}",
+                f"{moved:,}" + (f" (+{rerouted:,} rerouted)" if rerouted else ""),
+                f"{moved / len(current):.1%}",
+                "-",
+                str(int(state["group_id"].value_counts().max())),
+                f"{seconds:.2f}",
+                *shape(state, state.set_index("registration_id")["group_id"]),
+            ]
         )
-        moved += step.summary["moved"]
-        everyone = pd.concat([state.drop(columns="group_id"), one.to_frame().T])
-        state = everyone.set_index("registration_id").loc[step.assignment.index]
-        state = state.assign(group_id=step.assignment).reset_index()
-        assert state["group_id"].value_counts().max() <= CAP
-    one_by_one_s = time.perf_counter() - started
     together = rebalance(
         current, joiners=batch, address_groups=territory, max_size=CAP
     ).summary
-    rows.append(
-        [
-            name,
-            f"{len(batch):,} join one at a time",
-            f"{len(current):,}",
-            f"{moved:,}",
-            f"{moved / len(current):.1%}",
-            "-",
-            str(int(state["group_id"].value_counts().max())),
-            f"{one_by_one_s:.2f}",
-            *shape(state, state.set_index("registration_id")["group_id"]),
-        ]
-    )
     rows.append(
         [
             name,
@@ -203,6 +196,37 @@ def scenario(
         ]
     )
     return rows
+
+
+def one_by_one(
+    current: pd.DataFrame, batch: pd.DataFrame, territory: pd.Series, pending: bool
+) -> tuple[pd.DataFrame, int, int, float]:
+    """Rebalance after every newcomer; the end state, moved, rerouted, seconds.
+
+    With ``pending`` every earlier newcomer is still waiting for their
+    beheerder (``unconfirmed``), as when several sign up between two rounds
+    of the beheerders.
+    """
+    state = current.copy()
+    moved = rerouted = 0
+    waiting: list[str] = []
+    started = time.perf_counter()
+    for _, one in batch.iterrows():
+        step = rebalance(
+            state,
+            joiners=one.to_frame().T,
+            address_groups=territory,
+            max_size=CAP,
+            unconfirmed=waiting if pending else (),
+        )
+        moved += step.summary["moved"]
+        rerouted += step.summary["rerouted"]
+        waiting.append(str(one["registration_id"]))
+        everyone = pd.concat([state.drop(columns="group_id"), one.to_frame().T])
+        state = everyone.set_index("registration_id").loc[step.assignment.index]
+        state = state.assign(group_id=step.assignment).reset_index()
+        assert state["group_id"].value_counts().max() <= CAP
+    return state, moved, rerouted, time.perf_counter() - started
 
 
 def main() -> None:

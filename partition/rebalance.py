@@ -8,7 +8,8 @@ resident, so a rebalance changes only what it must:
    whose territory holds the address, else the group of the nearest member in the
    same unit; a unit with no group yet gets new groups from the partition engine;
 3. a group above ``max_size`` hands households on its edge to adjacent groups
-   with room, newcomers first, along the cheapest chain of neighbouring groups
+   with room, newcomers first (and members whose addition their beheerder has
+   not carried out yet), along the cheapest chain of neighbouring groups
    (a min-cost flow over the group adjacency graph): relieving a group of a few
    members moves far fewer residents than splitting it, and both groups stay
    contiguous;
@@ -22,6 +23,13 @@ resident, so a rebalance changes only what it must:
 The result is a :class:`RebalancePlan`: the new assignment, the moves, the new
 and dissolved groups, and a change list per group for its beheerder. It is
 deterministic for the same input. Coordinates are RD New (EPSG:28992) metres.
+
+A member whose "add" is still pending (``unconfirmed``) is not in the WhatsApp
+group yet, so placing them elsewhere costs no removal: such a *reroute* is
+listed apart from the moves and gives only an "add" in the new group. This is
+what keeps newcomers arriving one at a time, with rebalances in between, from
+moving more members than the same newcomers in one batch while the beheerders
+catch up.
 """
 
 from __future__ import annotations
@@ -66,6 +74,10 @@ class RebalancePlan:
         Existing members placed in another group: ``registration_id``,
         ``from_group``, ``to_group``, ``reason`` ("overflow": to a neighbouring
         group with room, "split" or "merge").
+    reroutes
+        Unconfirmed members placed in another group before their beheerder
+        added them, with the same columns as ``moves``: one "add" in the new
+        group and no removal, so they do not count as moved.
     joins
         Newcomers and their group: ``registration_id``, ``group_id``.
     leaves
@@ -87,6 +99,9 @@ class RebalancePlan:
     new_groups: list[str]
     dissolved_groups: list[str]
     changes: pd.DataFrame
+    reroutes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=MOVE_COLUMNS)
+    )
     summary: dict = field(default_factory=dict)
 
 
@@ -101,6 +116,7 @@ def rebalance(
     min_size: int | None = None,
     within: str = "woonplaats",
     seed: int = 0,
+    unconfirmed: Iterable[str] = (),
 ) -> RebalancePlan:
     """Plan the smallest change that keeps every group within the cap.
 
@@ -120,6 +136,9 @@ def rebalance(
         takes the group of the nearest member in the unit.
     max_size, target_fill, min_size, within, seed
         As for :func:`partition.groups.partition_members`.
+    unconfirmed
+        ``registration_id`` values of current members whose addition to their
+        group is still pending: moving them is a reroute, not a move.
 
     Returns
     -------
@@ -146,12 +165,14 @@ def rebalance(
     state = state[~leaving].copy()
     state["origin"] = state["group_id"]
     state["moved_by"] = pd.Series(pd.NA, index=state.index, dtype=object)
+    state["pending"] = state["registration_id"].isin(set(map(str, unconfirmed)))
 
     # newcomers join by address, territory or nearest member
     joiners["registration_id"] = joiners["registration_id"].astype(str)
     joiners = joiners.sort_values("registration_id", kind="stable")
     joiners["group_id"] = _join_targets(state, joiners, address_groups, unit_cols)
     joiners["origin"] = pd.NA
+    joiners["pending"] = False
     state = pd.concat([state, joiners], ignore_index=True)
     _check_addresses(state, max_size)
 
@@ -296,7 +317,7 @@ def _push_overflow(
         return state
     codes, _ = unit_codes(state, unit_cols)
     groups = state["group_id"].to_numpy(dtype=object, copy=True)
-    newcomer = state["origin"].isna().to_numpy()
+    cheap = (state["origin"].isna() | state["pending"]).to_numpy()
     alone = state.groupby("address_key")["address_key"].transform("size").eq(1)
     movable = alone.to_numpy()
     xy = state[["x", "y"]].to_numpy(dtype=float)
@@ -312,7 +333,7 @@ def _push_overflow(
             limit=max_size,
             plan_size=plan_size,
             movable=movable[rows],
-            cheap=newcomer[rows],
+            cheap=cheap[rows],
         )
     state = state.copy()
     state["group_id"] = groups
@@ -331,9 +352,10 @@ def _split_overflowing(
 ) -> tuple[pd.DataFrame, int]:
     """Split every group above ``max_size`` into compact parts; count the splits.
 
-    The part with most existing members keeps the group id; the others become new
-    groups. Two parts are cut across the group's longest extent at the median; a
-    group more than twice the planned size is re-partitioned by the engine.
+    The part with most confirmed existing members keeps the group id; the others
+    become new groups. Two parts are cut across the group's longest extent at the
+    median; a group more than twice the planned size is re-partitioned by the
+    engine.
     """
     sizes = state["group_id"].value_counts()
     for group in sorted(sizes.index[sizes > max_size]):
@@ -350,7 +372,9 @@ def _split_overflowing(
                 seed=seed,
             )
         stay = (
-            part.assign(local=local, existing=part["origin"].eq(group))
+            part.assign(
+                local=local, existing=part["origin"].eq(group) & ~part["pending"]
+            )
             .groupby("local")["existing"]
             .sum()
             .sort_values(ascending=False, kind="stable")
@@ -420,20 +444,13 @@ def _assemble(
     origin = state["origin"].astype("string")
     group = state["group_id"].astype("string")
     existing = origin.notna().to_numpy()
-    moved = existing & (origin != group).fillna(True).to_numpy()
+    placed_elsewhere = existing & (origin != group).fillna(True).to_numpy()
+    pending = state["pending"].to_numpy(dtype=bool)
+    moved, rerouted = placed_elsewhere & ~pending, placed_elsewhere & pending
     old_groups = set(current["group_id"].dropna().astype(str))
     new_groups = sorted(set(state["group_id"].dropna()) - old_groups)
-    moved_by = state.loc[moved, "moved_by"].fillna("merge").to_numpy(dtype=object)
-    reason = np.where(state.loc[moved, "group_id"].isin(new_groups), "split", moved_by)
-    moves = pd.DataFrame(
-        {
-            "registration_id": state.loc[moved, "registration_id"].to_numpy(),
-            "from_group": state.loc[moved, "origin"].to_numpy(),
-            "to_group": state.loc[moved, "group_id"].to_numpy(),
-            "reason": reason,
-        },
-        columns=MOVE_COLUMNS,
-    )
+    moves = _move_rows(state, moved, new_groups)
+    reroutes = _move_rows(state, rerouted, new_groups)
     joined = ~existing & group.notna().to_numpy()
     joins = state.loc[joined, ["registration_id", "group_id"]].reset_index(drop=True)
     dissolved = sorted(old_groups - set(state["group_id"].dropna()))
@@ -443,6 +460,12 @@ def _assemble(
             _change_rows(joins["group_id"], "add", joins["registration_id"], "join"),
             _change_rows(
                 moves["to_group"], "add", moves["registration_id"], moves["reason"]
+            ),
+            _change_rows(
+                reroutes["to_group"],
+                "add",
+                reroutes["registration_id"],
+                reroutes["reason"],
             ),
             _change_rows(
                 moves["from_group"], "remove", moves["registration_id"], moves["reason"]
@@ -463,6 +486,7 @@ def _assemble(
         "left": int(len(leaves)),
         "moved": int(moved.sum()),
         "moved_share": round(float(moved.sum()) / max(1, int(existing.sum())), 4),
+        "rerouted": int(rerouted.sum()),
         "new_groups": len(new_groups),
         "dissolved_groups": len(dissolved),
         "groups": int(state["group_id"].nunique()),
@@ -478,7 +502,25 @@ def _assemble(
         new_groups=new_groups,
         dissolved_groups=dissolved,
         changes=changes.reset_index(drop=True)[CHANGE_COLUMNS],
+        reroutes=reroutes,
         summary=summary,
+    )
+
+
+def _move_rows(
+    state: pd.DataFrame, rows: np.ndarray, new_groups: list[str]
+) -> pd.DataFrame:
+    """Moves (or reroutes) of the marked rows, with the reason for each."""
+    moved_by = state.loc[rows, "moved_by"].fillna("merge").to_numpy(dtype=object)
+    reason = np.where(state.loc[rows, "group_id"].isin(new_groups), "split", moved_by)
+    return pd.DataFrame(
+        {
+            "registration_id": state.loc[rows, "registration_id"].to_numpy(),
+            "from_group": state.loc[rows, "origin"].to_numpy(),
+            "to_group": state.loc[rows, "group_id"].to_numpy(),
+            "reason": reason,
+        },
+        columns=MOVE_COLUMNS,
     )
 
 

@@ -29,6 +29,7 @@ _TRIED = 8
 _ROUNDS = 4
 _OVERLAP_M2 = 1.0
 _CHEAP, _DEAR = 2, 20
+_HEADROOM_COST = 1
 
 
 def relieve(
@@ -150,7 +151,9 @@ def _group_flows(
             flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(below_plan), 0)
         headroom = limit - max(sizes[g], plan_size)
         if headroom > 0:
-            flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(headroom), 1)
+            flow.add_arc_with_capacity_and_unit_cost(
+                int(g), sink, int(headroom), _HEADROOM_COST
+            )
     for g in range(k):
         flow.set_node_supply(g, int(excess[g]))
     flow.set_node_supply(sink, -int(excess.sum()))

@@ -307,6 +307,7 @@ def _rebalance_writers(
         "new_groups": plan.new_groups,
         "dissolved_groups": plan.dissolved_groups,
         "moves": plan.moves.to_dict(orient="records"),
+        "reroutes": plan.reroutes.to_dict(orient="records"),
         "joins": plan.joins.to_dict(orient="records"),
         "leaves": plan.leaves.to_dict(orient="records"),
     }

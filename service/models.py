@@ -265,17 +265,22 @@ class RebalanceRecord(Base):
 
 
 class GroupChange(Base):
-    """One manual step for a beheerder after a rebalance: add or remove a member.
+    """One manual step for a beheerder: add or remove a member.
 
-    Names the member by registration and member number; the number to add is
-    read (decrypted) only when the beheerder asks for the change list.
+    Written by a rebalance (``plan_id`` set) or by the intake when a sign-up is
+    placed straight into a group with room (``plan_id`` empty). Names the member
+    by registration and member number; the number to add is read (decrypted)
+    only when the beheerder asks for the change list. An "add" not yet done
+    means the member is not in the WhatsApp group yet.
     """
 
     __tablename__ = "group_changes"
     __table_args__ = (Index("ix_group_changes_open", "group_id", "done_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    plan_id: Mapped[str] = mapped_column(ForeignKey("rebalance_plans.id"), index=True)
+    plan_id: Mapped[str | None] = mapped_column(
+        ForeignKey("rebalance_plans.id"), index=True
+    )
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
     action: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(String(8))

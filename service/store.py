@@ -37,7 +37,7 @@ import geopandas as gpd
 import pandas as pd
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Select, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -665,7 +665,9 @@ def _place(
     The group row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
     transactions are serialised anyway), so two intakes never both take the
     last place or the same member number. A full group or an address without
-    a territory queues the registration.
+    a territory queues the registration. A placed registration gets an "add"
+    in its group's change list, as a rebalance's newcomers do, so the
+    beheerder is told whom to add and a rebalance knows who is not added yet.
     """
     group_id = session.scalar(
         select(Territory.group_id).where(
@@ -680,7 +682,18 @@ def _place(
         registration.status, registration.queue_reason = QUEUED, GROUP_FULL
         return None
 
-    _start_membership(session, group, registration, now)
+    number = _start_membership(session, group, registration, now)
+    session.add(
+        GroupChange(
+            plan_id=None,
+            group_id=group.id,
+            action=ADD,
+            reason="join",
+            registration_id=registration.id,
+            member_number=number,
+            created_at=now,
+        )
+    )
     return group.id
 
 
@@ -1521,12 +1534,16 @@ class RebalanceInputs:
         Registrations that left or were erased.
     territory
         ``group_id`` per ``address_key`` (the territories table).
+    unconfirmed
+        Members whose "add" in their present group is still pending: their
+        beheerder has not added them to the WhatsApp group yet.
     """
 
     current: pd.DataFrame
     joiners: pd.DataFrame
     leavers: list[str]
     territory: pd.Series
+    unconfirmed: list[str]
 
 
 def rebalance_inputs(session: Session) -> RebalanceInputs:
@@ -1554,6 +1571,11 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         .order_by(Registration.id)
     ).all()
     territory = session.execute(select(Territory.address_key, Territory.group_id)).all()
+    unconfirmed = session.scalars(
+        _pending_additions(GroupChange.registration_id)
+        .distinct()
+        .order_by(GroupChange.registration_id)
+    ).all()
 
     current = pd.DataFrame(
         [tuple(row) for row in members],
@@ -1569,6 +1591,7 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         territory=pd.Series(
             {str(k): str(g) for k, g in territory}, dtype=object, name="group_id"
         ),
+        unconfirmed=[str(r) for r in unconfirmed],
     )
 
 
@@ -1628,6 +1651,7 @@ def plan_rebalance(
         address_groups=inputs.territory,
         max_size=max_size,
         within=REBALANCE_WITHIN,
+        unconfirmed=inputs.unconfirmed,
     )
     taken = set(session.scalars(select(Group.id)))
     document = _plan_document(plan, inputs, book.register, taken)
@@ -1681,15 +1705,18 @@ def _plan_document(
     after = people.loc[assignment.index, _MEMBER_COLUMNS[1:]].assign(
         group_id=assignment
     )
-    moves = [
-        {
-            "registration_id": str(move.registration_id),
-            "from_group": str(move.from_group),
-            "to_group": rename.get(str(move.to_group), str(move.to_group)),
-            "reason": str(move.reason),
-        }
-        for move in plan.moves.itertuples(index=False)
-    ]
+    moves, reroutes = (
+        [
+            {
+                "registration_id": str(move.registration_id),
+                "from_group": str(move.from_group),
+                "to_group": rename.get(str(move.to_group), str(move.to_group)),
+                "reason": str(move.reason),
+            }
+            for move in frame.itertuples(index=False)
+        ]
+        for frame in (plan.moves, plan.reroutes)
+    )
     joins = [
         {
             "registration_id": str(join.registration_id),
@@ -1706,6 +1733,7 @@ def _plan_document(
     return {
         "summary": {k: v for k, v in plan.summary.items() if k != "seconds"},
         "moves": moves,
+        "reroutes": reroutes,
         "joins": joins,
         "leaves": [
             {"registration_id": str(r), "group_id": str(g)}
@@ -1724,7 +1752,7 @@ def _plan_document(
             register,
             inputs.territory,
             after.reset_index(),
-            moves,
+            moves + reroutes,
             [str(g) for g in plan.dissolved_groups],
         ),
     }
@@ -1816,6 +1844,8 @@ def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
     for move in document["moves"]:
         note(move["to_group"], ADD, move["registration_id"])
         note(move["from_group"], REMOVE, move["registration_id"])
+    for reroute in document.get("reroutes", []):
+        note(reroute["to_group"], ADD, reroute["registration_id"])
     return {
         "plan_id": record.id,
         "created_at": _iso(record.created_at),
@@ -1823,6 +1853,7 @@ def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
         "max_group_size": record.max_group_size,
         "summary": document["summary"],
         "moves": document["moves"],
+        "reroutes": document.get("reroutes", []),
         "joins": document["joins"],
         "leaves": document["leaves"],
         "new_groups": document["new_groups"],
@@ -1874,8 +1905,9 @@ def apply_rebalance(
     ):
         msg = f"the data changed since plan {plan_id} was made; make a new plan"
         raise PlanConflictError(PLAN_STALE, msg)
-
     document = json.loads(record.document)
+    _check_still_unconfirmed(session, document.get("reroutes", []), plan_id)
+
     now = utcnow()
     groups = _apply_groups(session, document, now)
     changes = _apply_memberships(session, document, groups, record.id, now)
@@ -1887,6 +1919,7 @@ def apply_rebalance(
     counts = {
         "joined": len(document["joins"]),
         "moved": len(document["moves"]),
+        "rerouted": len(document.get("reroutes", [])),
         "new_groups": len(document["new_groups"]),
         "dissolved_groups": len(document["dissolved_groups"]),
         "changes": changes,
@@ -1912,6 +1945,50 @@ def apply_rebalance(
         time.perf_counter() - started,
     )
     return {"plan_id": record.id, "applied_at": _iso(now), **counts}
+
+
+def _pending_additions(*columns: Any) -> Select[Any]:
+    """Select ``columns`` of the "add" changes not yet done for open memberships.
+
+    Such a member is in a group on paper but not yet in its WhatsApp group.
+    """
+    return (
+        select(*columns)
+        .join(
+            Membership,
+            (Membership.registration_id == GroupChange.registration_id)
+            & (Membership.group_id == GroupChange.group_id)
+            & (Membership.member_number == GroupChange.member_number)
+            & Membership.ended_at.is_(None),
+        )
+        .where(GroupChange.action == ADD, GroupChange.done_at.is_(None))
+    )
+
+
+def _check_still_unconfirmed(
+    session: Session, reroutes: list[dict[str, str]], plan_id: str
+) -> None:
+    """Refuse a plan whose reroutes a beheerder has since carried out.
+
+    A reroute assumes the member is not in the WhatsApp group yet; once the
+    "add" is marked done, moving them needs a removal the plan does not have.
+    Marking a change done leaves :func:`data_version` alone (coverage does not
+    depend on it), so the plan checks its own assumption here.
+    """
+    if not reroutes:
+        return
+    wanted = {(r["registration_id"], r["from_group"]) for r in reroutes}
+    pending = session.execute(
+        _pending_additions(GroupChange.registration_id, GroupChange.group_id).where(
+            GroupChange.registration_id.in_([r for r, _ in wanted])
+        )
+    ).all()
+    if wanted - {(str(r), str(g)) for r, g in pending}:
+        msg = (
+            f"a beheerder confirmed an addition that plan {plan_id} reroutes; "
+            "make a new plan"
+        )
+        raise PlanConflictError(PLAN_STALE, msg)
 
 
 def _lock_for_apply(session: Session) -> None:
@@ -1963,7 +2040,8 @@ def _apply_memberships(
     """Place the newcomers, move the members; return the change rows written."""
     joins: list[dict[str, str]] = document["joins"]
     moves: list[dict[str, str]] = document["moves"]
-    ids = [j["registration_id"] for j in joins] + [m["registration_id"] for m in moves]
+    reroutes: list[dict[str, str]] = document.get("reroutes", [])
+    ids = [j["registration_id"] for j in joins + moves + reroutes]
     registrations = {
         r.id: r
         for r in session.scalars(select(Registration).where(Registration.id.in_(ids)))
@@ -1972,7 +2050,9 @@ def _apply_memberships(
         m.registration_id: m
         for m in session.scalars(
             select(Membership).where(
-                Membership.registration_id.in_([m["registration_id"] for m in moves]),
+                Membership.registration_id.in_(
+                    [m["registration_id"] for m in moves + reroutes]
+                ),
                 Membership.ended_at.is_(None),
             )
         )
@@ -2018,6 +2098,25 @@ def _apply_memberships(
                 other_group_id=old.group_id,
             ),
         ]
+
+    # reroutes: not in the WhatsApp group yet, so only an "add" in the new
+    # group; the pending "add" of the old group reads as no longer needed
+    for reroute in reroutes:
+        old = memberships[reroute["registration_id"]]
+        old.ended_at, old.end_reason = now, END_REGROUPED
+        registration = registrations[reroute["registration_id"]]
+        number = _start_membership(
+            session, groups[reroute["to_group"]], registration, now
+        )
+        changes.append(
+            row(
+                group_id=reroute["to_group"],
+                action=ADD,
+                reason=reroute["reason"],
+                registration_id=registration.id,
+                member_number=number,
+            )
+        )
     session.add_all(changes)
     return len(changes)
 
@@ -2150,7 +2249,8 @@ def _change_text(change: GroupChange, *, still_member: bool) -> str:
     if not still_member:
         return (
             f"Lid #{number} hoeft niet meer te worden toegevoegd: het is niet "
-            "meer lid van deze groep. Markeer deze wijziging als gedaan."
+            "meer lid van deze groep. Heb je het toch al toegevoegd, verwijder "
+            "het dan weer uit de WhatsApp-groep. Markeer deze wijziging als gedaan."
         )
     origin = (
         f" Het lid komt over uit groep {change.other_group_id}."

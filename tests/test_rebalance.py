@@ -83,6 +83,106 @@ def test_full_group_hands_edge_members_to_neighbours_instead_of_splitting() -> N
     assert quality["contiguous_pct"] == 100.0
 
 
+def test_members_not_added_yet_are_rerouted_not_moved() -> None:
+    """When the full group's members still wait for their beheerder, handing
+    them next door moves nobody: reroutes with one "add" each, no "remove"."""
+    current = partitioned(400)
+    group = current["group_id"].value_counts().index[0]
+    crowd = current[current["group_id"] == group].head(12).copy()
+    crowd["registration_id"] = "N" + crowd["registration_id"]
+    waiting = current.loc[current["group_id"] == group, "registration_id"]
+    plan = rebalance(
+        current,
+        joiners=crowd.drop(columns="group_id"),
+        max_size=50,
+        unconfirmed=waiting,
+    )
+
+    check(plan.assignment, pd.concat([current, crowd]), 50)
+    assert plan.summary["moved"] == 0 and plan.moves.empty
+    assert plan.summary["rerouted"] == len(plan.reroutes) > 0
+    assert set(plan.reroutes["from_group"]) == {group}
+    rerouted = plan.changes[
+        plan.changes["registration_id"].isin(plan.reroutes["registration_id"])
+    ]
+    assert set(rerouted["action"]) == {"add"}
+    assert len(rerouted) == len(plan.reroutes)
+    assert plan.changes[plan.changes["action"] == "remove"].empty
+
+
+def edge_then_centre(current: pd.DataFrame) -> pd.DataFrame:
+    """Newcomers for the largest group: first one on its edge facing the
+    neighbouring group, then enough at its centre to take it one over the cap."""
+    sizes = current["group_id"].value_counts()
+    group = sizes.index[0]
+    mine = current[current["group_id"] == group]
+    centre = mine[["x", "y"]].mean().to_numpy()
+    others = current[
+        (current["group_id"] != group)
+        & (current["woonplaats"] == mine["woonplaats"].iloc[0])
+    ]
+    nearest = np.hypot(others["x"] - centre[0], others["y"] - centre[1]).idxmin()
+    neighbour = current[current["group_id"] == others.loc[nearest, "group_id"]]
+    towards = neighbour[["x", "y"]].mean().to_numpy()
+    edge = mine.loc[
+        np.hypot(mine["x"] - towards[0], mine["y"] - towards[1]).idxmin(), ["x", "y"]
+    ].to_numpy(dtype=float)
+    facing = neighbour.loc[
+        np.hypot(neighbour["x"] - edge[0], neighbour["y"] - edge[1]).idxmin(),
+        ["x", "y"],
+    ].to_numpy(dtype=float)
+    points = [edge + 0.1 * (facing - edge)]
+    points += [centre + [i, 2 * i] for i in range(50 - int(sizes[group]))]
+    return pd.DataFrame(
+        {
+            "registration_id": [f"N{i}" for i in range(len(points))],
+            "address_key": [f"new|{i}" for i in range(len(points))],
+            "x": [p[0] for p in points],
+            "y": [p[1] for p in points],
+            "woonplaats": mine["woonplaats"].iloc[0],
+        }
+    )
+
+
+def one_at_a_time(
+    current: pd.DataFrame, newcomers: pd.DataFrame, *, pending: bool
+) -> tuple[int, int]:
+    """Members moved and rerouted in total, a rebalance after each newcomer;
+    with ``pending`` no beheerder has added the earlier newcomers yet."""
+    state, moved, rerouted, waiting = current, 0, 0, []
+    for i in range(len(newcomers)):
+        one = newcomers.iloc[[i]]
+        step = rebalance(
+            state, joiners=one, max_size=50, unconfirmed=waiting if pending else ()
+        )
+        moved += step.summary["moved"]
+        rerouted += step.summary["rerouted"]
+        waiting.append(one["registration_id"].iloc[0])
+        everyone = pd.concat([state.drop(columns="group_id"), one])
+        state = (
+            everyone.set_index("registration_id")
+            .loc[step.assignment.index]
+            .assign(group_id=step.assignment)
+            .reset_index()
+        )
+        assert state["group_id"].value_counts().max() <= 50
+    return moved, rerouted
+
+
+def test_one_at_a_time_moves_no_more_than_a_batch_while_adds_are_pending() -> None:
+    """A newcomer on the edge, then newcomers at the centre push the group over
+    the cap. In one batch the edge newcomer goes next door and nobody moves;
+    one at a time, the edge newcomer is a member by then: still waiting to be
+    added, they are rerouted for free; once added, someone has to move."""
+    current = partitioned(400)
+    newcomers = edge_then_centre(current)
+    batch = rebalance(current, joiners=newcomers, max_size=50)
+
+    assert batch.summary["moved"] == 0
+    assert one_at_a_time(current, newcomers, pending=True) == (0, 1)
+    assert one_at_a_time(current, newcomers, pending=False) == (1, 0)
+
+
 def test_group_over_the_cap_without_neighbours_splits_and_the_new_half_moves() -> None:
     """With no group next door to take the overflow, the group splits in two."""
     current = town(45, villages=1)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service import store
 from service.app import create_app
@@ -22,6 +22,7 @@ from service.models import (
     QUEUED,
     Membership,
     Registration,
+    Territory,
 )
 from tests.service.helpers_service import (
     VOORNAAM,
@@ -304,6 +305,139 @@ def test_apply_after_a_concurrent_registration_is_409_and_changes_nothing(
     assert fresh["summary"]["joined"] == 2
     assert _apply(full, fresh["plan_id"]).status_code == 200
     assert max(_open_sizes(full).values()) <= CAP
+
+
+def _refresh_territory(seeded: Seeded, newcomers: Newcomers) -> None:
+    """Let the newcomer source follow the territories a plan changed."""
+    with seeded.services.sessions() as session:
+        rows = session.execute(select(Territory.address_key, Territory.group_id))
+        newcomers.territory = {str(k): str(g) for k, g in rows}
+
+
+def _pending_reroute(full: Seeded, newcomers: Newcomers) -> dict[str, Any]:
+    """A plan that reroutes a member whose "add" is still pending.
+
+    One newcomer splits the first group; the next ones fill it at intake (room
+    after the split) and wait for their beheerder; one more overflows the
+    group, which hands a waiting member next door.
+    """
+    group = full.groups[0]
+    newcomers.register(group)
+    assert _apply(full, _plan(full)["plan_id"]).status_code == 200
+    _refresh_territory(full, newcomers)
+    placed = [newcomers.register(group) for _ in range(CAP - _open_sizes(full)[group])]
+    assert placed and {(p["status"], p["group_id"]) for p in placed} == {
+        (ASSIGNED, group)
+    }
+    assert newcomers.register(group)["status"] == QUEUED
+    return _plan(full)
+
+
+def test_intake_placement_is_an_add_for_the_beheerder(full, newcomers):
+    """A sign-up placed straight into a group with room is on the beheerder's
+    change list with its number, and counts as not added until marked done."""
+    group = full.groups[0]
+    with full.services.sessions() as session, session.begin():
+        session.execute(
+            update(Membership)
+            .where(
+                Membership.registration_id == full.in_group(group)[0]["registration_id"]
+            )
+            .values(ended_at=store.utcnow(), end_reason="left")
+        )
+    placed = newcomers.register(group)
+    assert placed["status"] == ASSIGNED
+    token = full.beheerders[group]
+
+    (change,) = full.client.get(
+        f"/groups/{group}/changes", headers=bearer(token)
+    ).json()
+
+    assert (change["action"], change["reason"]) == ("add", "join")
+    assert change["telefoon"] == e164(placed["i"])
+    with full.services.sessions() as session:
+        assert store.rebalance_inputs(session).unconfirmed == [
+            placed["registration_id"]
+        ]
+    done = full.client.post(
+        f"/groups/{group}/changes/{change['change_id']}/done", headers=bearer(token)
+    )
+    assert done.status_code == 200
+    with full.services.sessions() as session:
+        assert store.rebalance_inputs(session).unconfirmed == []
+
+
+def test_a_member_not_added_yet_is_rerouted_without_a_removal(full, newcomers):
+    group = full.groups[0]
+    plan = _pending_reroute(full, newcomers)
+    with full.services.sessions() as session:
+        waiting = set(store.rebalance_inputs(session).unconfirmed)
+
+    assert plan["summary"]["moved"] == 0 and plan["moves"] == []
+    (reroute,) = plan["reroutes"]
+    assert reroute["registration_id"] in waiting
+    assert reroute["from_group"] == group and reroute["reason"] == "overflow"
+    target = reroute["to_group"]
+    assert reroute["registration_id"] in plan["changes"][target]["add"]
+    assert (
+        reroute["registration_id"]
+        not in plan["changes"].get(group, {"remove": []})["remove"]
+    )
+
+    response = _apply(full, plan["plan_id"])
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["moved"], response.json()["rerouted"]) == (0, 1)
+    assert max(_open_sizes(full).values()) <= CAP
+    old, new = _memberships(full, reroute["registration_id"])
+    assert (old.group_id, old.end_reason, new.group_id) == (
+        group,
+        END_REGROUPED,
+        target,
+    )
+    # the old beheerder's pending add now says it is no longer needed, and
+    # neither shows the number nor asks for a removal
+    rows = full.client.get(
+        f"/groups/{group}/changes", headers=bearer(full.beheerders[group])
+    ).json()
+    mine = [r for r in rows if r["member_number"] == old.member_number]
+    assert [r["action"] for r in mine] == ["add"]
+    assert "hoeft niet meer" in mine[0]["text"] and "telefoon" not in mine[0]
+    with full.services.sessions() as session, session.begin():
+        token = store.add_user(session, "beheerder", target, None)[1]
+    added = full.client.get(f"/groups/{target}/changes", headers=bearer(token)).json()
+    row = next(r for r in added if r["member_number"] == new.member_number)
+    assert row["action"] == "add" and row["telefoon"].startswith("+316")
+    _assert_one_open_membership_each(full)
+
+
+def test_a_reroute_confirmed_before_apply_is_409_and_changes_nothing(full, newcomers):
+    """The beheerder adds the member while the plan waits: the plan's reroute
+    would now need a removal, so it is refused whole."""
+    group = full.groups[0]
+    plan = _pending_reroute(full, newcomers)
+    (reroute,) = plan["reroutes"]
+    (membership,) = [
+        m for m in _memberships(full, reroute["registration_id"]) if m.ended_at is None
+    ]
+    assert membership.group_id == group
+    token = full.beheerders[group]
+    rows = full.client.get(f"/groups/{group}/changes", headers=bearer(token)).json()
+    change = next(
+        r
+        for r in rows
+        if r["action"] == "add" and r["member_number"] == membership.member_number
+    )
+    full.client.post(
+        f"/groups/{group}/changes/{change['change_id']}/done", headers=bearer(token)
+    )
+    engine = full.services.engine
+    before = table_dump(engine)
+
+    response = _apply(full, plan["plan_id"])
+
+    assert (response.status_code, response.json()["detail"]) == (409, STALE)
+    assert table_dump(engine) == before
 
 
 def test_a_failure_halfway_through_apply_leaves_the_database_as_before(
