@@ -10,7 +10,7 @@ real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
 - 5 % of the members leave: members moved (none expected without a minimum);
 - the newcomers one at a time (at most ``--one-at-a-time`` of them), once with
   every addition carried out before the next newcomer and once with all of
-  them still pending (``unconfirmed``): total moved against the single batch
+  them still pending (``pending_adds``): total moved against the single batch
   of the same newcomers (``bench/rebalance_api_bench.py`` runs the same through
   the HTTP API);
 - the shape of the groups afterwards: contiguous % and hull overlap % from
@@ -204,7 +204,7 @@ def one_by_one(
     """Rebalance after every newcomer; the end state, moved, rerouted, seconds.
 
     With ``pending`` every earlier newcomer is still waiting for their
-    beheerder (``unconfirmed``), as when several sign up between two rounds
+    beheerder (``pending_adds``), as when several sign up between two rounds
     of the beheerders.
     """
     state = current.copy()
@@ -217,7 +217,7 @@ def one_by_one(
             joiners=one.to_frame().T,
             address_groups=territory,
             max_size=CAP,
-            unconfirmed=waiting if pending else (),
+            pending_adds=waiting if pending else (),
         )
         moved += step.summary["moved"]
         rerouted += step.summary["rerouted"]

@@ -69,11 +69,7 @@ def mend_streets(
     labels = labels.copy()
     if len(edges) == 0 or (street < 0).all():
         return labels
-    n = len(weight)
-    adjacency = csr_matrix(
-        (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
-        shape=(n, n),
-    )
+    adjacency = site_graph(edges, len(weight))
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, weights=weight, minlength=k)
     hulls = _hulls(xy, labels, k)
@@ -135,11 +131,7 @@ def recut_pairs(
     labels = labels.copy()
     if len(edges) == 0 or (street < 0).all():
         return labels
-    n = len(weight)
-    adjacency = csr_matrix(
-        (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
-        shape=(n, n),
-    )
+    adjacency = site_graph(edges, len(weight))
     k = int(labels.max()) + 1
     hulls = _hulls(xy, labels, k)
     bounds = shapely.bounds(hulls)
@@ -216,8 +208,8 @@ def _cuts(
 
     Only the pair's own streets (every site of the street in the pair) count:
     a street that runs on into a third group stays split whatever the cut.
-    Cuts that split fewer of them than the present boundary are returned, best
-    first: fewest split streets, then least spread.
+    For each angle the best cut that splits fewer of them than the present
+    boundary is returned, best first: fewest split streets, then least spread.
     """
     total = weight.sum()
     low, high = max(lower, total - upper), min(upper, total - lower)
@@ -243,7 +235,11 @@ def _cuts(
         left = np.cumsum(weight[ranked])[:-1]
         ok = (splits < split_now) & (left >= low) & (left <= high)
         ok &= spread <= _SPREAD * spread_now
-        for p in np.flatnonzero(ok):
+        if ok.any():
+            # the best position per angle: neighbouring positions of one angle
+            # mostly fail the same checks, other angles give real alternatives
+            candidates = np.flatnonzero(ok)
+            p = candidates[np.lexsort((spread[candidates], splits[candidates]))[0]]
             found.append((splits[p], spread[p], len(found), ranked[: p + 1]))
 
     found.sort(key=lambda item: item[:3])
@@ -263,9 +259,8 @@ def _normals(xy: np.ndarray, local: np.ndarray, in_a: np.ndarray) -> np.ndarray:
     """
     angles = np.arange(_ANGLES) * np.pi / _ANGLES
     normals = [np.column_stack([np.cos(angles), np.sin(angles)])]
-    on_a = np.bincount(local, weights=in_a)
     size = np.bincount(local)
-    split = np.flatnonzero((on_a > 0) & (on_a < size) & (size > 1))
+    split = np.flatnonzero(_on_both_sides(local, in_a, len(size)))
     split = split[np.argsort(-size[split], kind="stable")]
     for s in split[:_STREET_ANGLES]:
         along = xy[local == s]
@@ -274,11 +269,15 @@ def _normals(xy: np.ndarray, local: np.ndarray, in_a: np.ndarray) -> np.ndarray:
     return np.concatenate(normals)
 
 
+def _on_both_sides(local: np.ndarray, in_a: np.ndarray, n: int) -> np.ndarray:
+    """Per street: does it have sites on both sides?"""
+    on_a = np.bincount(local, weights=in_a, minlength=n)
+    return (on_a > 0) & (on_a < np.bincount(local, minlength=n))
+
+
 def _split_count(local: np.ndarray, in_a: np.ndarray, n: int) -> int:
     """How many streets have sites on both sides."""
-    on_a = np.bincount(local, weights=in_a, minlength=n)
-    size = np.bincount(local, minlength=n)
-    return int(((on_a > 0) & (on_a < size)).sum())
+    return int(_on_both_sides(local, in_a, n).sum())
 
 
 def _splits_at(rank: np.ndarray, local: np.ndarray, n: int, m: int) -> np.ndarray:
@@ -363,6 +362,14 @@ def _hulls(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return hulls
 
 
+def site_graph(edges: np.ndarray, n: int) -> csr_matrix:
+    """The symmetric adjacency matrix of ``n`` sites joined by ``edges``."""
+    return csr_matrix(
+        (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
+        shape=(n, n),
+    )
+
+
 def connected(adjacency: csr_matrix, nodes: np.ndarray) -> bool:
     """Whether ``nodes`` form one connected piece of the graph (BFS on a subgraph).
 
@@ -397,26 +404,34 @@ def _overlaps(
     bounds: np.ndarray,
     changed: tuple[int, int],
 ) -> bool:
-    """Whether either changed hull overlaps any other group's hull by > 1 m².
+    """Whether either changed hull overlaps another group's hull, or each other.
 
-    Bounding boxes are compared first, in numpy, so only the few hulls nearby
-    are intersected exactly.
+    Hulls with area overlap when they share more than 1 m²; a hull without area
+    (one site, or one straight row of sites, as a re-cut along a street makes)
+    overlaps when it runs through the inside of another group's hull. Bounding
+    boxes are compared first, in numpy, so only the few hulls nearby are
+    intersected exactly.
     """
     for hull in (new_target, new_source):
-        if shapely.area(hull) <= _OVERLAP_M2:
-            continue
         xmin, ymin, xmax, ymax = shapely.bounds(hull)
         near = (
-            (bounds[:, 0] < xmax)
-            & (bounds[:, 2] > xmin)
-            & (bounds[:, 1] < ymax)
-            & (bounds[:, 3] > ymin)
+            (bounds[:, 0] <= xmax)
+            & (bounds[:, 2] >= xmin)
+            & (bounds[:, 1] <= ymax)
+            & (bounds[:, 3] >= ymin)
         )
         near[list(changed)] = False
-        others = hulls[near]
-        if (
-            len(others)
-            and (shapely.area(shapely.intersection(hull, others)) > _OVERLAP_M2).any()
-        ):
+        if near.any() and _interleaves(hull, hulls[near]).any():
             return True
-    return shapely.area(shapely.intersection(new_target, new_source)) > _OVERLAP_M2
+    pair = np.array([new_source]), np.array([new_target])
+    return bool(
+        _interleaves(new_target, pair[0])[0] or _interleaves(new_source, pair[1])[0]
+    )
+
+
+def _interleaves(hull: shapely.Geometry, others: np.ndarray) -> np.ndarray:
+    """Per hull in ``others``: does ``hull`` overlap it (see :func:`_overlaps`)?"""
+    if shapely.area(hull) > _OVERLAP_M2:
+        return shapely.area(shapely.intersection(hull, others)) > _OVERLAP_M2
+    solid = shapely.area(others) > _OVERLAP_M2
+    return solid & shapely.relate_pattern(hull, others, "T********")

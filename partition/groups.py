@@ -563,8 +563,9 @@ def _capacitated_assign(
     network); when that network has no feasible flow the candidate lists widen,
     up to every centre. A site whose flow is split goes to the centre taking
     most of it; the caller repairs the cap afterwards. Returns the labels and
-    the candidates that sufficed, so the next round of the same block starts
-    there instead of failing the same narrow networks again.
+    the candidates that sufficed (every centre after the fallback without a
+    lower bound), so the next round of the same block starts there instead of
+    failing the same narrow networks again.
     """
     n_sites, k = len(weight), len(centres)
     total = int(weight.sum())

@@ -24,7 +24,7 @@ The result is a :class:`RebalancePlan`: the new assignment, the moves, the new
 and dissolved groups, and a change list per group for its beheerder. It is
 deterministic for the same input. Coordinates are RD New (EPSG:28992) metres.
 
-A member whose "add" is still pending (``unconfirmed``) is not in the WhatsApp
+A member whose "add" is still pending (``pending_adds``) is not in the WhatsApp
 group yet, so placing them elsewhere costs no removal: such a *reroute* is
 listed apart from the moves and gives only an "add" in the new group. This is
 what keeps newcomers arriving one at a time, with rebalances in between, from
@@ -116,7 +116,7 @@ def rebalance(
     min_size: int | None = None,
     within: str = "woonplaats",
     seed: int = 0,
-    unconfirmed: Iterable[str] = (),
+    pending_adds: Iterable[str] = (),
 ) -> RebalancePlan:
     """Plan the smallest change that keeps every group within the cap.
 
@@ -136,7 +136,7 @@ def rebalance(
         takes the group of the nearest member in the unit.
     max_size, target_fill, min_size, within, seed
         As for :func:`partition.groups.partition_members`.
-    unconfirmed
+    pending_adds
         ``registration_id`` values of current members whose addition to their
         group is still pending: moving them is a reroute, not a move.
 
@@ -165,7 +165,7 @@ def rebalance(
     state = state[~leaving].copy()
     state["origin"] = state["group_id"]
     state["moved_by"] = pd.Series(pd.NA, index=state.index, dtype=object)
-    state["pending"] = state["registration_id"].isin(set(map(str, unconfirmed)))
+    state["pending"] = state["registration_id"].isin(set(map(str, pending_adds)))
 
     # newcomers join by address, territory or nearest member
     joiners["registration_id"] = joiners["registration_id"].astype(str)
@@ -194,12 +194,13 @@ def rebalance(
     plan.summary["seconds"] = round(time.perf_counter() - started, 3)
     logger.info(
         "rebalanced %s members in %.2f s: %s joined, %s left, %s moved, "
-        "%s new groups, %s dissolved",
+        "%s rerouted, %s new groups, %s dissolved",
         f"{len(state):,}",
         plan.summary["seconds"],
         plan.summary["joined"],
         plan.summary["left"],
         plan.summary["moved"],
+        plan.summary["rerouted"],
         plan.summary["new_groups"],
         plan.summary["dissolved_groups"],
     )

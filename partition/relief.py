@@ -23,7 +23,7 @@ import shapely
 from ortools.graph.python import min_cost_flow
 from scipy.sparse import csr_matrix
 
-from partition.cohesion import connected
+from partition.cohesion import connected, site_graph
 
 _TRIED = 8
 _ROUNDS = 4
@@ -77,10 +77,7 @@ def relieve(
     cheap = np.zeros(n, dtype=bool) if cheap is None else cheap
     if not len(edges):
         return labels
-    graph = csr_matrix(
-        (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
-        shape=(n, n),
-    )
+    graph = site_graph(edges, n)
 
     # a site that cannot leave blocks an arc; the next round goes round it
     for _ in range(_ROUNDS):

@@ -238,7 +238,7 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(String(120))
 
 
-# rebalance change lists: what a beheerder does by hand in WhatsApp
+# change lists (rebalances and intake): what a beheerder does by hand in WhatsApp
 ADD = "add"
 REMOVE = "remove"
 CHANGE_ACTIONS = (ADD, REMOVE)

@@ -70,7 +70,8 @@ def statement(settings: Settings) -> list[Section]:
             "Ontvangers",
             "De beheerder(s) van de eigen groep (voornaam en nummer); de leden "
             "van de WhatsApp-groep (nummer, via WhatsApp); de stuurgroep alleen "
-            "aantallen en dekking",
+            "aantallen, dekking en de codes van aanmeldingen bij het indelen "
+            "(geen nummer, naam of adres)",
         ),
         (
             "Doorgifte buiten de EER",
@@ -121,7 +122,8 @@ def statement(settings: Settings) -> list[Section]:
                 "De andere leden van de WhatsApp-groep zien uw nummer in "
                 "WhatsApp, zoals in elke groep.",
                 "De stuurgroep ziet alleen aantallen per groep en per gebied, "
-                "nooit uw nummer, naam of adres.",
+                "en bij het indelen een code per aanmelding; nooit uw nummer, "
+                "naam of adres.",
                 "Niemand anders. We geven uw gegevens niet aan derden.",
                 "Elke keer dat een beheerder de ledenlijst bekijkt of downloadt, "
                 "wordt vastgelegd wie dat deed en wanneer.",

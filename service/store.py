@@ -1509,6 +1509,7 @@ _MEMBER_COLUMNS = ["registration_id", "address_key", "x", "y", "woonplaats"]
 # why a rebalance plan cannot be applied
 PLAN_APPLIED = "applied"
 PLAN_STALE = "stale"
+PLAN_CONFIRMED = "confirmed"
 
 
 class PlanConflictError(StoreError):
@@ -1534,7 +1535,7 @@ class RebalanceInputs:
         Registrations that left or were erased.
     territory
         ``group_id`` per ``address_key`` (the territories table).
-    unconfirmed
+    pending_adds
         Members whose "add" in their present group is still pending: their
         beheerder has not added them to the WhatsApp group yet.
     """
@@ -1543,7 +1544,7 @@ class RebalanceInputs:
     joiners: pd.DataFrame
     leavers: list[str]
     territory: pd.Series
-    unconfirmed: list[str]
+    pending_adds: list[str]
 
 
 def rebalance_inputs(session: Session) -> RebalanceInputs:
@@ -1571,7 +1572,7 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         .order_by(Registration.id)
     ).all()
     territory = session.execute(select(Territory.address_key, Territory.group_id)).all()
-    unconfirmed = session.scalars(
+    pending_adds = session.scalars(
         _pending_additions(GroupChange.registration_id)
         .distinct()
         .order_by(GroupChange.registration_id)
@@ -1591,7 +1592,7 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         territory=pd.Series(
             {str(k): str(g) for k, g in territory}, dtype=object, name="group_id"
         ),
-        unconfirmed=[str(r) for r in unconfirmed],
+        pending_adds=[str(r) for r in pending_adds],
     )
 
 
@@ -1602,8 +1603,9 @@ def plan_rebalance(
 
     Runs :func:`partition.rebalance.rebalance` with the open memberships as
     the current groups, the queued registrations as newcomers, the
-    registrations that left or were erased as leavers and the territories as
-    the group of each address; new groups get ids no stored group has. The
+    registrations that left or were erased as leavers, the territories as
+    the group of each address and the members whose "add" is still pending
+    (they are rerouted, not moved); new groups get ids no stored group has. The
     plan, the data version it was made on and the territory changes it
     implies are stored; nothing else changes.
 
@@ -1651,7 +1653,7 @@ def plan_rebalance(
         address_groups=inputs.territory,
         max_size=max_size,
         within=REBALANCE_WITHIN,
-        unconfirmed=inputs.unconfirmed,
+        pending_adds=inputs.pending_adds,
     )
     taken = set(session.scalars(select(Group.id)))
     document = _plan_document(plan, inputs, book.register, taken)
@@ -1672,15 +1674,16 @@ def plan_rebalance(
         "rebalance.plan",
         "rebalance_plan",
         record.id,
-        f"moved={summary['moved']},joined={summary['joined']},"
-        f"new_groups={summary['new_groups']}",
+        f"moved={summary['moved']},rerouted={summary['rerouted']},"
+        f"joined={summary['joined']},new_groups={summary['new_groups']}",
     )
     logger.info(
-        "rebalance plan %s: %d joined, %d moved, %d new groups, %d dissolved, "
-        "%d territory addresses changed in %.2f s",
+        "rebalance plan %s: %d joined, %d moved, %d rerouted, %d new groups, "
+        "%d dissolved, %d territory addresses changed in %.2f s",
         record.id,
         summary["joined"],
         summary["moved"],
+        summary["rerouted"],
         summary["new_groups"],
         summary["dissolved_groups"],
         len(document["territory"]),
@@ -1787,7 +1790,7 @@ def _territory_changes(
 ) -> dict[str, str]:
     """The new group of the addresses whose territory a rebalance changes.
 
-    The territory of a group that gave members away (split, merge) or was
+    The territory of a group that gave members away (any move or reroute) or was
     dissolved is shared out to the nearest member among that group and the
     groups that took its members; addresses without a group take the group of
     their nearest member in their woonplaats. Every other address keeps its
@@ -1889,8 +1892,9 @@ def apply_rebalance(
     Raises
     ------
     PlanConflictError
-        When the plan was applied already, or the data (or the cap) changed
-        since it was made.
+        When the plan was applied already, the data (or the cap) changed
+        since it was made, or a beheerder confirmed the addition of a member
+        the plan reroutes.
     """
     started = time.perf_counter()
     _lock_for_apply(session)
@@ -1906,7 +1910,7 @@ def apply_rebalance(
         msg = f"the data changed since plan {plan_id} was made; make a new plan"
         raise PlanConflictError(PLAN_STALE, msg)
     document = json.loads(record.document)
-    _check_still_unconfirmed(session, document.get("reroutes", []), plan_id)
+    _check_adds_still_pending(session, document.get("reroutes", []), plan_id)
 
     now = utcnow()
     groups = _apply_groups(session, document, now)
@@ -1934,17 +1938,27 @@ def apply_rebalance(
         ",".join(f"{k}={v}" for k, v in counts.items()),
     )
     logger.info(
-        "rebalance plan %s applied: %d joined, %d moved, %d new groups, %d "
-        "dissolved, %d change rows in %.2f s",
+        "rebalance plan %s applied: %d joined, %d moved, %d rerouted, %d new "
+        "groups, %d dissolved, %d change rows in %.2f s",
         record.id,
         counts["joined"],
         counts["moved"],
+        counts["rerouted"],
         counts["new_groups"],
         counts["dissolved_groups"],
         changes,
         time.perf_counter() - started,
     )
     return {"plan_id": record.id, "applied_at": _iso(now), **counts}
+
+
+# the open membership a change row is about: same registration, group and number
+_OPEN_MEMBERSHIP_OF_CHANGE = (
+    (Membership.registration_id == GroupChange.registration_id)
+    & (Membership.group_id == GroupChange.group_id)
+    & (Membership.member_number == GroupChange.member_number)
+    & Membership.ended_at.is_(None)
+)
 
 
 def _pending_additions(*columns: Any) -> Select[Any]:
@@ -1954,18 +1968,12 @@ def _pending_additions(*columns: Any) -> Select[Any]:
     """
     return (
         select(*columns)
-        .join(
-            Membership,
-            (Membership.registration_id == GroupChange.registration_id)
-            & (Membership.group_id == GroupChange.group_id)
-            & (Membership.member_number == GroupChange.member_number)
-            & Membership.ended_at.is_(None),
-        )
+        .join(Membership, _OPEN_MEMBERSHIP_OF_CHANGE)
         .where(GroupChange.action == ADD, GroupChange.done_at.is_(None))
     )
 
 
-def _check_still_unconfirmed(
+def _check_adds_still_pending(
     session: Session, reroutes: list[dict[str, str]], plan_id: str
 ) -> None:
     """Refuse a plan whose reroutes a beheerder has since carried out.
@@ -1988,7 +1996,7 @@ def _check_still_unconfirmed(
             f"a beheerder confirmed an addition that plan {plan_id} reroutes; "
             "make a new plan"
         )
-        raise PlanConflictError(PLAN_STALE, msg)
+        raise PlanConflictError(PLAN_CONFIRMED, msg)
 
 
 def _lock_for_apply(session: Session) -> None:
@@ -1996,15 +2004,17 @@ def _lock_for_apply(session: Session) -> None:
 
     PostgreSQL: ``SHARE ROW EXCLUSIVE`` blocks every insert, update and
     delete (and a second apply) until the transaction ends, while reads go
-    on; SQLite transactions already hold the write lock (``BEGIN
-    IMMEDIATE``, see :mod:`service.db`).
+    on; ``group_changes`` is among them, so an addition cannot be confirmed
+    between the check of the plan's reroutes and the commit. SQLite
+    transactions already hold the write lock (``BEGIN IMMEDIATE``, see
+    :mod:`service.db`).
     """
     if session.get_bind().dialect.name != "postgresql":
         return
     session.execute(
         text(
-            "LOCK TABLE registrations, memberships, groups, territories "
-            "IN SHARE ROW EXCLUSIVE MODE"
+            "LOCK TABLE registrations, memberships, groups, territories, "
+            "group_changes IN SHARE ROW EXCLUSIVE MODE"
         )
     )
 
@@ -2037,7 +2047,7 @@ def _apply_memberships(
     plan_id: str,
     now: datetime,
 ) -> int:
-    """Place the newcomers, move the members; return the change rows written."""
+    """Place the newcomers, move and reroute members; return the change rows."""
     joins: list[dict[str, str]] = document["joins"]
     moves: list[dict[str, str]] = document["moves"]
     reroutes: list[dict[str, str]] = document.get("reroutes", [])
@@ -2074,47 +2084,36 @@ def _apply_memberships(
             )
         )
 
-    # moves: the old membership ends (history), a new one starts; two steps
-    for move in moves:
-        old = memberships[move["registration_id"]]
+    # a move ends the old membership (history) and starts one in the new group:
+    # a removal and an addition. A reroute (not in the WhatsApp group yet)
+    # needs only the addition; the old group's pending "add" then reads as no
+    # longer needed
+    regrouped = [(move, True) for move in moves] + [(r, False) for r in reroutes]
+    for entry, removal in regrouped:
+        old = memberships[entry["registration_id"]]
         old.ended_at, old.end_reason = now, END_REGROUPED
-        registration = registrations[move["registration_id"]]
-        number = _start_membership(session, groups[move["to_group"]], registration, now)
-        changes += [
-            row(
-                group_id=old.group_id,
-                action=REMOVE,
-                reason=move["reason"],
-                registration_id=registration.id,
-                member_number=old.member_number,
-                other_group_id=move["to_group"],
-            ),
-            row(
-                group_id=move["to_group"],
-                action=ADD,
-                reason=move["reason"],
-                registration_id=registration.id,
-                member_number=number,
-                other_group_id=old.group_id,
-            ),
-        ]
-
-    # reroutes: not in the WhatsApp group yet, so only an "add" in the new
-    # group; the pending "add" of the old group reads as no longer needed
-    for reroute in reroutes:
-        old = memberships[reroute["registration_id"]]
-        old.ended_at, old.end_reason = now, END_REGROUPED
-        registration = registrations[reroute["registration_id"]]
-        number = _start_membership(
-            session, groups[reroute["to_group"]], registration, now
-        )
+        registration = registrations[entry["registration_id"]]
+        target = entry["to_group"]
+        number = _start_membership(session, groups[target], registration, now)
+        if removal:
+            changes.append(
+                row(
+                    group_id=old.group_id,
+                    action=REMOVE,
+                    reason=entry["reason"],
+                    registration_id=registration.id,
+                    member_number=old.member_number,
+                    other_group_id=target,
+                )
+            )
         changes.append(
             row(
-                group_id=reroute["to_group"],
+                group_id=target,
                 action=ADD,
-                reason=reroute["reason"],
+                reason=entry["reason"],
                 registration_id=registration.id,
                 member_number=number,
+                other_group_id=old.group_id if removal else None,
             )
         )
     session.add_all(changes)
@@ -2195,13 +2194,7 @@ def group_changes(
     query = (
         select(GroupChange, Registration, Membership.id)
         .join(Registration, Registration.id == GroupChange.registration_id)
-        .outerjoin(
-            Membership,
-            (Membership.registration_id == GroupChange.registration_id)
-            & (Membership.group_id == GroupChange.group_id)
-            & (Membership.member_number == GroupChange.member_number)
-            & Membership.ended_at.is_(None),
-        )
+        .outerjoin(Membership, _OPEN_MEMBERSHIP_OF_CHANGE)
         .where(GroupChange.group_id == group_id)
     )
     if not include_done:
@@ -2277,7 +2270,7 @@ def complete_change(
 
 
 def pending_changes(session: Session) -> list[dict[str, object]]:
-    """What the beheerders still have to do after rebalances, per group.
+    """What the beheerders still have to do, per group (rebalances and intake).
 
     For the steering group: counts, the pending rows (registration id, member
     number, action) and how many beheerders the group has, so a new group

@@ -95,13 +95,14 @@ def test_members_not_added_yet_are_rerouted_not_moved() -> None:
         current,
         joiners=crowd.drop(columns="group_id"),
         max_size=50,
-        unconfirmed=waiting,
+        pending_adds=waiting,
     )
 
     check(plan.assignment, pd.concat([current, crowd]), 50)
     assert plan.summary["moved"] == 0 and plan.moves.empty
     assert plan.summary["rerouted"] == len(plan.reroutes) > 0
     assert set(plan.reroutes["from_group"]) == {group}
+    assert set(plan.reroutes["reason"]) == {"overflow"}
     rerouted = plan.changes[
         plan.changes["registration_id"].isin(plan.reroutes["registration_id"])
     ]
@@ -153,7 +154,7 @@ def one_at_a_time(
     for i in range(len(newcomers)):
         one = newcomers.iloc[[i]]
         step = rebalance(
-            state, joiners=one, max_size=50, unconfirmed=waiting if pending else ()
+            state, joiners=one, max_size=50, pending_adds=waiting if pending else ()
         )
         moved += step.summary["moved"]
         rerouted += step.summary["rerouted"]

@@ -2,7 +2,8 @@
 
 The steering group plans a rebalance (a dry run, stored), reads it, and applies
 it; the apply runs in the request's one transaction and is refused with 409
-when the data changed since the plan was made. Each beheerder then works
+when the data changed since the plan was made, or when a beheerder confirmed
+the addition of a member the plan reroutes. Each beheerder then works
 through the change list of their group (who to add, with the number, and who
 to remove, by member number) and confirms every step; the steering group sees
 what is still pending per group. Steering responses carry registration ids and
@@ -37,7 +38,10 @@ CHANGE_NOT_FOUND = {404: {"model": MessageOut, "description": "No such change"}}
 CONFLICT = {
     409: {
         "model": MessageOut,
-        "description": "Applied already, or the data changed since the plan",
+        "description": (
+            "Applied already, the data changed since the plan, or a rerouted "
+            "member's addition was confirmed meanwhile"
+        ),
     }
 }
 CONFLICT_DETAILS = {
@@ -45,6 +49,11 @@ CONFLICT_DETAILS = {
     store.PLAN_STALE: (
         "De gegevens zijn veranderd sinds dit plan is gemaakt; er is niets "
         "gewijzigd. Maak een nieuw plan (POST /groups/rebalance)."
+    ),
+    store.PLAN_CONFIRMED: (
+        "Een beheerder heeft intussen een lid toegevoegd dat dit plan naar een "
+        "andere groep zet; er is niets gewijzigd. Maak een nieuw plan "
+        "(POST /groups/rebalance)."
     ),
 }
 NOTHING_TO_PLAN = "Er zijn nog geen aanmeldingen om in te delen."

@@ -42,6 +42,11 @@ pytest_plugins = ["tests.service.fixtures_service"]
 
 CAP = 4
 CALLERS = ("anonymous", "steering", "beheerder", "other_beheerder", "resident")
+CONFIRMED = (
+    "Een beheerder heeft intussen een lid toegevoegd dat dit plan naar een "
+    "andere groep zet; er is niets gewijzigd. Maak een nieuw plan "
+    "(POST /groups/rebalance)."
+)
 STALE = (
     "De gegevens zijn veranderd sinds dit plan is gemaakt; er is niets "
     "gewijzigd. Maak een nieuw plan (POST /groups/rebalance)."
@@ -323,7 +328,9 @@ def _pending_reroute(full: Seeded, newcomers: Newcomers) -> dict[str, Any]:
     """
     group = full.groups[0]
     newcomers.register(group)
-    assert _apply(full, _plan(full)["plan_id"]).status_code == 200
+    split = _plan(full)
+    assert split["summary"]["split_groups"] == 1
+    assert _apply(full, split["plan_id"]).status_code == 200
     _refresh_territory(full, newcomers)
     placed = [newcomers.register(group) for _ in range(CAP - _open_sizes(full)[group])]
     assert placed and {(p["status"], p["group_id"]) for p in placed} == {
@@ -356,7 +363,7 @@ def test_intake_placement_is_an_add_for_the_beheerder(full, newcomers):
     assert (change["action"], change["reason"]) == ("add", "join")
     assert change["telefoon"] == e164(placed["i"])
     with full.services.sessions() as session:
-        assert store.rebalance_inputs(session).unconfirmed == [
+        assert store.rebalance_inputs(session).pending_adds == [
             placed["registration_id"]
         ]
     done = full.client.post(
@@ -364,14 +371,14 @@ def test_intake_placement_is_an_add_for_the_beheerder(full, newcomers):
     )
     assert done.status_code == 200
     with full.services.sessions() as session:
-        assert store.rebalance_inputs(session).unconfirmed == []
+        assert store.rebalance_inputs(session).pending_adds == []
 
 
 def test_a_member_not_added_yet_is_rerouted_without_a_removal(full, newcomers):
     group = full.groups[0]
     plan = _pending_reroute(full, newcomers)
     with full.services.sessions() as session:
-        waiting = set(store.rebalance_inputs(session).unconfirmed)
+        waiting = set(store.rebalance_inputs(session).pending_adds)
 
     assert plan["summary"]["moved"] == 0 and plan["moves"] == []
     (reroute,) = plan["reroutes"]
@@ -436,7 +443,7 @@ def test_a_reroute_confirmed_before_apply_is_409_and_changes_nothing(full, newco
 
     response = _apply(full, plan["plan_id"])
 
-    assert (response.status_code, response.json()["detail"]) == (409, STALE)
+    assert (response.status_code, response.json()["detail"]) == (409, CONFIRMED)
     assert table_dump(engine) == before
 
 
