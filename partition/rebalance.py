@@ -8,8 +8,8 @@ resident, so a rebalance changes only what it must:
    whose territory holds the address, else the group of the nearest member in the
    same unit; a unit with no group yet gets new groups from the partition engine;
 3. a group above ``max_size`` hands households on its edge to adjacent groups
-   with room, newcomers first (and members whose addition their beheerder has
-   not carried out yet), along the cheapest chain of neighbouring groups
+   with room, newcomers and members with a pending add first, along the
+   cheapest chain of neighbouring groups
    (a min-cost flow over the group adjacency graph): relieving a group of a few
    members moves far fewer residents than splitting it, and both groups stay
    contiguous;
@@ -26,10 +26,11 @@ deterministic for the same input. Coordinates are RD New (EPSG:28992) metres.
 
 A member whose "add" is still pending (``pending_adds``) is not in the WhatsApp
 group yet, so placing them elsewhere costs no removal: such a *reroute* is
-listed apart from the moves and gives only an "add" in the new group. This is
-what keeps newcomers arriving one at a time, with rebalances in between, from
-moving more members than the same newcomers in one batch while the beheerders
-catch up.
+listed apart from the moves and gives only an "add" in the new group. It
+narrows, without closing, the gap between newcomers arriving one at a time with
+a rebalance after each and the same newcomers in one batch: a step cannot know
+the later newcomers, so it may move a member into room a later one needs
+(``bench/REBALANCE.md``).
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ class RebalancePlan:
         ``from_group``, ``to_group``, ``reason`` ("overflow": to a neighbouring
         group with room, "split" or "merge").
     reroutes
-        Unconfirmed members placed in another group before their beheerder
-        added them, with the same columns as ``moves``: one "add" in the new
-        group and no removal, so they do not count as moved.
+        Members with a pending add placed in another group before their
+        beheerder added them, with the same columns as ``moves``: one "add" in
+        the new group and no removal, so they do not count as moved.
     joins
         Newcomers and their group: ``registration_id``, ``group_id``.
     leaves
