@@ -21,7 +21,9 @@ boundary. Inside a unit:
    nearest group with room, or, when that would leave islands, passing them along
    neighbouring groups with :mod:`partition.relief`; adding a group to a block
    only when large flats cannot be packed otherwise) and reconnect groups whose
-   members fall apart in the Delaunay graph of the unit;
+   members fall apart in the Delaunay graph of the unit (a piece whose
+   neighbouring groups are all full joins one anyway when relief can pass the
+   surplus on);
 6. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
@@ -340,6 +342,9 @@ def _partition_unit(
     edges = delaunay_edges(xy)
     site_label = _repair_contiguity(
         edges, weight, site_label, offset, max_size, plan.upper
+    )
+    site_label = _reattach_through_neighbours(
+        xy, edges, weight, site_label, offset, max_size, plan.upper
     )
     street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
@@ -699,11 +704,7 @@ def _repair_contiguity(
         return labels
     labels = labels.copy()
     for _ in range(4):
-        comp = _group_components(labels, edges, len(weight))
-        frame = pd.DataFrame({"group": labels, "comp": comp, "weight": weight})
-        piece = frame.groupby(["group", "comp"], sort=False)["weight"].sum()
-        main = piece.groupby(level="group").idxmax().map(lambda pair: pair[1])
-        detached = comp != main.reindex(labels).to_numpy()
+        comp, detached = _detached(labels, edges, weight)
         if not detached.any():
             break
         labels, moved = _move_pieces(
@@ -712,6 +713,52 @@ def _repair_contiguity(
         if not moved:
             break
     return labels
+
+
+def _reattach_through_neighbours(
+    xy: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    max_size: int,
+    preferred: int,
+) -> np.ndarray:
+    """Reattach pieces whose neighbouring groups are all full, via relief.
+
+    :func:`_repair_contiguity` leaves a detached piece where it is when no
+    group it touches has room. Here every such piece joins the group it
+    touches most anyway, the surplus that gives is passed along neighbouring
+    groups (:func:`partition.relief.relieve`) to room further away, and what
+    no chain could carry goes to the nearest group with room. The result is
+    kept only when every group is within ``max_size`` and fewer groups are
+    broken than before.
+    """
+    n = len(weight)
+    broken = _broken_groups(labels, edges, n)
+    if not broken:
+        return labels
+    comp, detached = _detached(labels, edges, weight)
+    joined, _ = _move_pieces(
+        labels.copy(), comp, detached, edges, weight, k, math.inf, math.inf
+    )
+    relieved = relieve(xy, weight, joined, edges, limit=max_size, plan_size=preferred)
+    relieved = _enforce_cap(xy, weight, relieved, k, max_size)
+    sizes = np.bincount(relieved, weights=weight, minlength=k)
+    if sizes.max() <= max_size and _broken_groups(relieved, edges, n) < broken:
+        return relieved
+    return labels
+
+
+def _detached(
+    labels: np.ndarray, edges: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components of the groups, and the sites outside their group's largest."""
+    comp = _group_components(labels, edges, len(weight))
+    frame = pd.DataFrame({"group": labels, "comp": comp, "weight": weight})
+    piece = frame.groupby(["group", "comp"], sort=False)["weight"].sum()
+    main = piece.groupby(level="group").idxmax().map(lambda pair: pair[1])
+    return comp, comp != main.reindex(labels).to_numpy()
 
 
 def _group_components(labels: np.ndarray, edges: np.ndarray, n: int) -> np.ndarray:
@@ -730,8 +777,8 @@ def _move_pieces(
     edges: np.ndarray,
     weight: np.ndarray,
     k: int,
-    max_size: int,
-    preferred: int,
+    max_size: float,
+    preferred: float,
 ) -> tuple[np.ndarray, bool]:
     """Move each detached piece to the group it shares most Delaunay edges with."""
     sizes = np.bincount(labels, weights=weight, minlength=k)
