@@ -21,7 +21,6 @@ around a corner is kept whole only when a straight line can go round it.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import shapely
 from scipy.sparse import csr_array, csr_matrix
 
@@ -321,34 +320,45 @@ def _candidate_moves(
 ) -> list[tuple[np.ndarray, int]]:
     """The minority parts of split streets, smallest first, with their target.
 
-    The target is the group holding the most registrations of the street.
+    The target is the group holding the most registrations of the street (the
+    lower group number on a tie).
     """
     sites = np.flatnonzero(street >= 0)
-    frame = pd.DataFrame(
-        {
-            "site": sites,
-            "street": street[sites],
-            "group": labels[sites],
-            "weight": weight[sites],
-        }
-    )
-    part = frame.groupby(["street", "group"], sort=True)["weight"].sum()
-    groups_per_street = part.groupby(level="street").size()
-    split = groups_per_street.index[groups_per_street > 1]
-    if not len(split):
+    if not len(sites):
         return []
-    part = part.loc[split].reset_index()
-    part = part.sort_values(
-        ["street", "weight", "group"], ascending=[True, False, True]
+    k = int(labels.max()) + 1
+    key = street[sites].astype(np.int64) * k + labels[sites]
+    order = np.argsort(key, kind="stable")
+    parts, first, inverse = np.unique(
+        key[order], return_index=True, return_inverse=True
     )
-    majority = part.groupby("street")["group"].first()
-    minority = part[part["group"].to_numpy() != majority.loc[part["street"]].to_numpy()]
-    minority = minority.sort_values(["weight", "street", "group"])
+    part_weight = np.bincount(inverse.ravel(), weights=weight[sites][order])
+    part_street, part_group = parts // k, parts % k
 
-    members = frame.groupby(["street", "group"])["site"].agg(np.array)
+    # parts are sorted by street, then group: the heaviest part of each street
+    # (the lowest group on a tie) is its majority
+    rank = np.lexsort((part_group, -part_weight, part_street))
+    streets, start, count = np.unique(
+        part_street[rank], return_index=True, return_counts=True
+    )
+    split = count > 1
+    if not split.any():
+        return []
+    majority = dict(zip(streets[split], part_group[rank][start[split]], strict=True))
+    minority = np.flatnonzero(
+        np.isin(part_street, streets[split])
+        & (part_group != np.array([majority.get(s, -1) for s in part_street]))
+    )
+    minority = minority[
+        np.lexsort((part_group[minority], part_street[minority], part_weight[minority]))
+    ]
+    bounds = np.append(first, len(order))
     return [
-        (members.loc[(row.street, row.group)], int(majority.loc[row.street]))
-        for row in minority.itertuples()
+        (
+            np.sort(sites[order[bounds[p] : bounds[p + 1]]]),
+            int(majority[part_street[p]]),
+        )
+        for p in minority
     ]
 
 
