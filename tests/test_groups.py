@@ -151,27 +151,30 @@ def test_two_large_flats_in_one_full_group_are_repacked() -> None:
     assert packed[0] != packed[1]
 
 
-def test_a_piece_cut_off_by_a_full_group_is_reattached_through_it() -> None:
-    """Two rows of houses, cap 8. Group 1 has a piece of two houses at the far
-    left, beyond the full group 0; moving the piece into group 0 alone would
-    put it over the cap, so the plain repair leaves it. Passing two of group
-    0's houses on to group 1 (which has room once the piece leaves) reunites
-    both groups within the cap."""
-    xs, ys = np.meshgrid(np.arange(10) * 10.0, [0.0, 12.0])
+def strip(columns: int, groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Two rows of houses 10 m apart; ``groups`` gives the group of each column."""
+    xs, ys = np.meshgrid(np.arange(columns) * 10.0, [0.0, 12.0])
     xy = np.column_stack([xs.ravel(), ys.ravel()])
-    column = (xy[:, 0] // 10).astype(int)
-    labels = np.select([column == 0, column <= 4, column <= 7], [1, 0, 1], 2)
+    return xy, np.asarray(groups)[(xy[:, 0] // 10).astype(int)]
+
+
+def test_a_piece_cut_off_by_full_groups_is_reattached_along_a_chain() -> None:
+    """Cap 8. Group 2 has a piece of two houses at the far left, beyond the full
+    groups 0 and 1; the plain repair cannot move it (group 0 would hold 10).
+    The piece joins group 0, which hands two houses to group 1, which hands
+    two to group 2: room two groups away, reached without an island."""
+    xy, labels = strip(12, [2, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
     weight = np.ones(len(xy), dtype=np.int64)
     edges = delaunay_edges(xy)
-    assert _broken_groups(labels, edges, len(xy)) == 1
     repaired = _repair_contiguity(edges, weight, labels, 3, 8, 8)
     assert _broken_groups(repaired, edges, len(xy)) == 1
 
     mended = _reattach_through_neighbours(xy, edges, weight, repaired, 3, 8, 8)
 
     assert _broken_groups(mended, edges, len(xy)) == 0
-    assert np.bincount(mended, minlength=3).max() <= 8
-    assert np.bincount(mended, minlength=3).sum() == len(xy)
+    assert np.bincount(mended, minlength=3).tolist() == [8, 8, 8]
+    column = (xy[:, 0] // 10).astype(int)
+    assert set(mended[column <= 3]) == {0} and set(mended[column >= 8]) == {2}
 
 
 def test_village_with_one_registration_gets_its_own_group() -> None:
