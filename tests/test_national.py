@@ -29,6 +29,26 @@ def invoke(*args: object) -> object:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def run(
+    command: str,
+    addresses: object,
+    registrations: object,
+    out: object,
+    *options: object,
+) -> object:
+    """Run ``partition`` or ``coverage`` on the given inputs and output folder."""
+    return invoke(
+        command,
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--out",
+        out,
+        *options,
+    )
+
+
 def write_towns(root: Path, towns=TOWNS) -> tuple[Path, Path]:
     """Per-municipality registers and registrations, named by gemeentecode."""
     addresses, registrations = root / "addresses", root / "registrations"
@@ -63,13 +83,10 @@ def runs(towns: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     done = {}
     for engine in ("local", "dask"):
         out = root / f"partition-{engine}"
-        result = invoke(
+        result = run(
             "partition",
-            "--addresses",
             addresses,
-            "--registrations",
             registrations,
-            "--out",
             out,
             "--engine",
             engine,
@@ -78,16 +95,13 @@ def runs(towns: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> 
         )
         assert result.exit_code == 0, result.output
         coverage = root / f"coverage-{engine}"
-        result = invoke(
+        result = run(
             "coverage",
-            "--addresses",
             addresses,
-            "--registrations",
             registrations,
+            coverage,
             "--assignments",
             out,
-            "--out",
-            coverage,
             "--engine",
             engine,
             "--workers",
@@ -122,13 +136,10 @@ def test_national_path_equals_the_one_town_command(
     """A municipality in a national run gets the groups `partition` gives it alone."""
     addresses, registrations = towns
     out = tmp_path / "alone"
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         addresses / "GM0168.parquet",
-        "--registrations",
         registrations / "GM0168.csv",
-        "--out",
         out,
     )
     assert result.exit_code == 0, result.output
@@ -153,13 +164,10 @@ def test_an_existing_cluster_is_used_through_its_scheduler_address(
     with LocalCluster(
         n_workers=1, threads_per_worker=1, dashboard_address=None
     ) as cluster:
-        result = invoke(
+        result = run(
             "partition",
-            "--addresses",
             addresses,
-            "--registrations",
             registrations,
-            "--out",
             out,
             "--engine",
             "dask",
@@ -183,13 +191,10 @@ def test_one_municipality_file_runs_on_dask(
     """`--engine dask` with one register named by its code is one task."""
     addresses, registrations = towns
     out = tmp_path / "one"
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         addresses / "GM0088.parquet",
-        "--registrations",
         registrations / "GM0088.csv",
-        "--out",
         out,
         "--engine",
         "dask",
@@ -224,13 +229,10 @@ def test_failed_municipality_is_reported_and_the_others_complete(
     broken = gpd.read_parquet(addresses / "GM0088.parquet").drop(columns="huisnummer")
     broken.to_parquet(addresses / "GM0088.parquet", index=False)
     out = tmp_path / "out"
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         addresses,
-        "--registrations",
         registrations,
-        "--out",
         out,
         "--engine",
         engine,
@@ -252,27 +254,19 @@ def test_rerun_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     """Finished municipalities are not run again; other settings run everything."""
     addresses, registrations = write_towns(tmp_path, TOWNS[1:])
     out = tmp_path / "out"
-    args = [
-        "partition",
-        "--addresses",
-        addresses,
-        "--registrations",
-        registrations,
-        "--out",
-        out,
-    ]
-    assert invoke(*args).exit_code == 0
+    args = ["partition", addresses, registrations, out]
+    assert run(*args).exit_code == 0
     kept = out / "municipalities" / "GM0153" / "assignments.parquet"
     stamp = kept.stat().st_mtime_ns
     for path in (out / "municipalities" / "GM0088").iterdir():
         path.unlink()
 
-    assert invoke(*args).exit_code == 0
+    assert run(*args).exit_code == 0
     status = pd.read_csv(out / "summary.csv").set_index("gemeentecode")["status"]
     assert status.to_dict() == {"GM0088": "done", "GM0153": "resumed"}
     assert kept.stat().st_mtime_ns == stamp
 
-    assert invoke(*args, "--max-size", 40).exit_code == 0
+    assert run(*args, "--max-size", 40).exit_code == 0
     status = pd.read_csv(out / "summary.csv")["status"]
     assert (status == "done").all()
     assert kept.stat().st_mtime_ns != stamp
@@ -280,7 +274,7 @@ def test_rerun_resumes_and_redoes_only_what_is_missing(tmp_path: Path) -> None:
     # changed registrations make a municipality stale
     changed = registrations / "GM0088.csv"
     pd.read_csv(changed, dtype=str).iloc[:-1].to_csv(changed, index=False)
-    assert invoke(*args, "--max-size", 40).exit_code == 0
+    assert run(*args, "--max-size", 40).exit_code == 0
     status = pd.read_csv(out / "summary.csv").set_index("gemeentecode")["status"]
     assert status.to_dict() == {"GM0088": "done", "GM0153": "resumed"}
 
@@ -325,13 +319,10 @@ def test_one_register_file_with_gemeentecode_routes_by_postcode(
     everyone.to_csv(aanmeldingen, index=False)
 
     out = tmp_path / "out"
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         register,
-        "--registrations",
         aanmeldingen,
-        "--out",
         out,
     )
     assert result.exit_code == 0, result.output
@@ -349,13 +340,10 @@ def test_one_register_file_with_gemeentecode_routes_by_postcode(
     assert counted == len(everyone) - len(unrouted)
 
     coverage = tmp_path / "coverage"
-    result = invoke(
+    result = run(
         "coverage",
-        "--addresses",
         register,
-        "--registrations",
         aanmeldingen,
-        "--out",
         coverage,
     )
     assert result.exit_code == 0, result.output
@@ -378,13 +366,10 @@ def test_bad_settings_exit_2_before_any_work(
     """A setting no municipality can run with is refused once, up front."""
     addresses, registrations = towns
     out = tmp_path / "out"
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         addresses,
-        "--registrations",
         registrations,
-        "--out",
         out,
         option,
         value,
@@ -396,13 +381,10 @@ def test_bad_settings_exit_2_before_any_work(
 def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path: Path):
     """An unknown engine or a file not named by its gemeentecode is refused."""
     addresses, registrations = towns
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         addresses,
-        "--registrations",
         registrations,
-        "--out",
         tmp_path / "a",
         "--engine",
         "spark",
@@ -411,13 +393,10 @@ def test_bad_engine_and_unnamed_files_exit_2(towns: tuple[Path, Path], tmp_path:
     odd = tmp_path / "odd"
     odd.mkdir()
     (odd / "losser.csv").write_text("postcode,huisnummer,x,y\n")
-    result = invoke(
+    result = run(
         "partition",
-        "--addresses",
         odd,
-        "--registrations",
         registrations,
-        "--out",
         tmp_path / "b",
     )
     assert result.exit_code == 2 and "gemeentecode" in result.output
