@@ -68,11 +68,9 @@ def mend_streets(
     labels = labels.copy()
     if len(edges) == 0 or (street < 0).all():
         return labels
-    adjacency = site_graph(edges, len(weight))
     k = int(labels.max()) + 1
     sizes = np.bincount(labels, weights=weight, minlength=k)
-    hulls = _hulls(xy, labels, k)
-    bounds = shapely.bounds(hulls)
+    shapes = _Shapes(xy, labels, edges, k)
 
     for _ in range(_ROUNDS):
         moved = False
@@ -83,17 +81,11 @@ def mend_streets(
                 continue
             grown = np.union1d(np.flatnonzero(labels == target), site_ids)
             shrunk = np.setdiff1d(np.flatnonzero(labels == source), site_ids)
-            if not (connected(adjacency, grown) and connected(adjacency, shrunk)):
-                continue
-            new_target = shapely.convex_hull(shapely.multipoints(xy[grown]))
-            new_source = shapely.convex_hull(shapely.multipoints(xy[shrunk]))
-            if _overlaps(new_target, new_source, hulls, bounds, (target, source)):
+            if not shapes.redraw(target, grown, source, shrunk):
                 continue
             labels[site_ids] = target
             sizes[target] += piece
             sizes[source] -= piece
-            hulls[target], hulls[source] = new_target, new_source
-            bounds[[target, source]] = shapely.bounds([new_target, new_source])
             moved = True
         if not moved:
             break
@@ -130,10 +122,8 @@ def recut_pairs(
     labels = labels.copy()
     if len(edges) == 0 or (street < 0).all():
         return labels
-    adjacency = site_graph(edges, len(weight))
     k = int(labels.max()) + 1
-    hulls = _hulls(xy, labels, k)
-    bounds = shapely.bounds(hulls)
+    shapes = _Shapes(xy, labels, edges, k)
     street_sites = np.bincount(street[street >= 0])
     order = np.argsort(labels, kind="stable")
     starts = np.searchsorted(labels[order], np.arange(k + 1))
@@ -153,21 +143,45 @@ def recut_pairs(
                 upper,
             ):
                 side_a, side_b = sites[side], sites[~side]
-                if not (connected(adjacency, side_a) and connected(adjacency, side_b)):
-                    continue
-                hull_a = shapely.convex_hull(shapely.multipoints(xy[side_a]))
-                hull_b = shapely.convex_hull(shapely.multipoints(xy[side_b]))
-                if _overlaps(hull_a, hull_b, hulls, bounds, (a, b)):
+                if not shapes.redraw(a, side_a, b, side_b):
                     continue
                 labels[side_a], labels[side_b] = a, b
                 members[a], members[b] = side_a, side_b
-                hulls[a], hulls[b] = hull_a, hull_b
-                bounds[[a, b]] = shapely.bounds([hull_a, hull_b])
                 moved = True
                 break
         if not moved:
             break
     return labels
+
+
+class _Shapes:
+    """The guard both passes share: connectivity and the member hull of each group.
+
+    A redrawn pair of groups must stay connected in the Delaunay graph, and
+    their hulls must not start to overlap another group's (or each other).
+    """
+
+    def __init__(
+        self, xy: np.ndarray, labels: np.ndarray, edges: np.ndarray, k: int
+    ) -> None:
+        self.xy = xy
+        self.adjacency = site_graph(edges, len(xy))
+        self.hulls = _hulls(xy, labels, k)
+        self.bounds = shapely.bounds(self.hulls)
+
+    def redraw(self, a: int, sites_a: np.ndarray, b: int, sites_b: np.ndarray) -> bool:
+        """Whether groups ``a`` and ``b`` may become these sites; if so, note it."""
+        if not (
+            connected(self.adjacency, sites_a) and connected(self.adjacency, sites_b)
+        ):
+            return False
+        hull_a = shapely.convex_hull(shapely.multipoints(self.xy[sites_a]))
+        hull_b = shapely.convex_hull(shapely.multipoints(self.xy[sites_b]))
+        if _overlaps(hull_a, hull_b, self.hulls, self.bounds, (a, b)):
+            return False
+        self.hulls[a], self.hulls[b] = hull_a, hull_b
+        self.bounds[[a, b]] = shapely.bounds([hull_a, hull_b])
+        return True
 
 
 def _pairs_sharing_streets(
