@@ -106,17 +106,12 @@ class Service:
         self.count = 0
         for _, row in members.iterrows():
             self.register(row)
-        keys = [self.key(row) for _, row in members.iterrows()]
+        keys = members["address_key"].astype(str).tolist()
         plan = store.plan_groups(self.services.book, keys, CAP)
         with self.services.sessions() as session, session.begin():
             store.apply_plan(session, plan, replace=False)
             self.steering = store.add_user(session, "steering", None, "Stuurgroep")[1]
         self.beheerders: dict[str, str] = {}
-
-    @staticmethod
-    def key(row: pd.Series) -> str:
-        """The register's address key of a geocoded registration."""
-        return str(row["address_key"])
 
     def register(self, row: pd.Series) -> dict[str, Any]:
         """Sign one person up through the API."""
@@ -171,6 +166,7 @@ class Service:
         return int(current["group_id"].value_counts().max())
 
     def close(self) -> None:
+        """Stop the app and close its database connections."""
         self.client.__exit__(None, None, None)
 
 
