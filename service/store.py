@@ -2087,15 +2087,22 @@ def _apply_memberships(
     # a move ends the old membership (history) and starts one in the new group:
     # a removal and an addition. A reroute (not in the WhatsApp group yet)
     # needs only the addition; the old group's pending "add" then reads as no
+    # longer needed. A member sent back to a group whose removal is still
+    # pending never left that WhatsApp group: its membership there reopens
+    # under the old number, with no addition, and the removal reads as no
     # longer needed
     regrouped = [(move, True) for move in moves] + [(r, False) for r in reroutes]
+    removals = _pending_removals(session, [e["registration_id"] for e, _ in regrouped])
     for entry, removal in regrouped:
         old = memberships[entry["registration_id"]]
         old.ended_at, old.end_reason = now, END_REGROUPED
         registration = registrations[entry["registration_id"]]
         target = entry["to_group"]
-        number = _start_membership(session, groups[target], registration, now)
-        if removal:
+        pending_removal = removals.get((registration.id, old.group_id))
+        if removal and pending_removal is not None:
+            # one instruction to remove is enough; it now names the new group
+            pending_removal.other_group_id = target
+        elif removal:
             changes.append(
                 row(
                     group_id=old.group_id,
@@ -2106,6 +2113,11 @@ def _apply_memberships(
                     other_group_id=target,
                 )
             )
+        back = removals.get((registration.id, target))
+        if back is not None:
+            _reopen_membership(session, registration, back)
+            continue
+        number = _start_membership(session, groups[target], registration, now)
         changes.append(
             row(
                 group_id=target,
@@ -2118,6 +2130,43 @@ def _apply_memberships(
         )
     session.add_all(changes)
     return len(changes)
+
+
+def _pending_removals(
+    session: Session, registration_ids: list[str]
+) -> dict[tuple[str, str], GroupChange]:
+    """The "remove" changes not yet done, per (registration, group).
+
+    Read inside the apply's lock, so a removal confirmed after the plan was
+    made is seen as done.
+    """
+    if not registration_ids:
+        return {}
+    rows = session.scalars(
+        select(GroupChange)
+        .where(
+            GroupChange.action == REMOVE,
+            GroupChange.done_at.is_(None),
+            GroupChange.registration_id.in_(registration_ids),
+        )
+        .order_by(GroupChange.id)
+    )
+    return {(row.registration_id, row.group_id): row for row in rows}
+
+
+def _reopen_membership(
+    session: Session, registration: Registration, removal: GroupChange
+) -> None:
+    """Reopen the membership a pending removal is about (same group and number)."""
+    membership = session.scalars(
+        select(Membership).where(
+            Membership.registration_id == registration.id,
+            Membership.group_id == removal.group_id,
+            Membership.member_number == removal.member_number,
+        )
+    ).one()
+    membership.ended_at, membership.end_reason = None, None
+    registration.status, registration.queue_reason = ASSIGNED, None
 
 
 def _start_membership(
@@ -2213,7 +2262,7 @@ def group_changes(
     return out
 
 
-def change_dict(change: GroupChange, *, still_member: bool = True) -> dict[str, object]:
+def change_dict(change: GroupChange, *, still_member: bool) -> dict[str, object]:
     """A change row as JSON, with its Dutch instruction (no number or name)."""
     return {
         "change_id": change.id,
@@ -2233,6 +2282,12 @@ def _change_text(change: GroupChange, *, still_member: bool) -> str:
     """The beheerder's instruction for one change, in Dutch."""
     number = change.member_number
     label = texts.member_label(change.group_id, number)
+    if change.action == REMOVE and still_member:
+        return (
+            f"Lid #{number} hoeft niet meer te worden verwijderd: het blijft in "
+            "deze groep. Heb je het al verwijderd, voeg het dan weer toe (het "
+            "nummer staat in de ledenlijst). Markeer deze wijziging als gedaan."
+        )
     if change.action == REMOVE:
         return (
             f"Verwijder lid #{number} (contact '{label}') uit de WhatsApp-groep "
@@ -2266,7 +2321,12 @@ def complete_change(
     if change.done_at is None:
         change.done_at, change.done_by = utcnow(), user_id
         audit(session, f"user:{user_id}", "change.done", "group_change", str(change.id))
-    return change_dict(change)
+    open_id = session.scalar(
+        select(Membership.id)
+        .join(GroupChange, _OPEN_MEMBERSHIP_OF_CHANGE)
+        .where(GroupChange.id == change.id)
+    )
+    return change_dict(change, still_member=open_id is not None)
 
 
 def pending_changes(session: Session) -> list[dict[str, object]]:

@@ -6,6 +6,7 @@ newcomer for a group makes it overflow and the plan must split it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,9 +73,17 @@ class Newcomers:
         self.territory = plan.territory
         self.count = 0
 
-    def register(self, group_id: str) -> dict[str, Any]:
-        """Register one newcomer in the territory of ``group_id``; its response."""
-        row = next(r for r in self.rows if self.territory[r["address_key"]] == group_id)
+    def register(
+        self, group_id: str, away_from: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        """Register one newcomer in the territory of ``group_id``; its response.
+
+        With ``away_from`` (RD New x, y) the address farthest from that point.
+        """
+        mine = [r for r in self.rows if self.territory[r["address_key"]] == group_id]
+        row = mine[0]
+        if away_from is not None:
+            row = max(mine, key=lambda r: math.dist((r["x"], r["y"]), away_from))
         self.rows.remove(row)
         i = 500 + self.count
         self.count += 1
@@ -593,3 +602,85 @@ def test_registrants_one_at_a_time_never_leave_a_group_above_the_cap(
     assert rebalances > 0
     # a split moves at most the new half of a group that overflowed by one
     assert moved <= rebalances * (cap // 2 + 1)
+
+
+def _confirm(seeded: Seeded, group_id: str, token: str, registration_id: str) -> None:
+    """The beheerder marks the pending changes of one open member done."""
+    (membership,) = [
+        m for m in _memberships(seeded, registration_id) if m.ended_at is None
+    ]
+    rows = seeded.client.get(f"/groups/{group_id}/changes", headers=bearer(token))
+    for change in rows.json():
+        if change["member_number"] == membership.member_number:
+            done = seeded.client.post(
+                f"/groups/{group_id}/changes/{change['change_id']}/done",
+                headers=bearer(token),
+            )
+            assert done.status_code == 200
+
+
+def test_a_member_sent_back_before_its_removal_keeps_its_number(full, newcomers):
+    """Members moved out by a split, with their removal and addition both still
+    to do, flow back when the new group overflows: the old membership reopens
+    under its number, nobody is added there, and the removal no longer asks for
+    anything."""
+    group = full.groups[0]
+    newcomers.register(group)
+    split = _plan(full)
+    (new,) = [g["group_id"] for g in split["new_groups"]]
+    assert _apply(full, split["plan_id"]).status_code == 200
+    old_number = {
+        m.registration_id: m.member_number
+        for move in split["moves"]
+        for m in _memberships(full, move["registration_id"])
+        if m.group_id == group
+    }
+    _refresh_territory(full, newcomers)
+    with full.services.sessions() as session, session.begin():
+        token = store.add_user(session, "beheerder", new, None)[1]
+    for join in split["joins"]:
+        if join["group_id"] == new:
+            _confirm(full, new, token, join["registration_id"])
+
+    # the new group fills with confirmed newcomers, then one more arrives on
+    # its far side, so the members that came from the old group are its edge
+    # towards the one group with room
+    stayers = [
+        r["row"] for r in full.in_group(group) if r["registration_id"] not in old_number
+    ]
+    centre = (
+        sum(r["x"] for r in stayers) / len(stayers),
+        sum(r["y"] for r in stayers) / len(stayers),
+    )
+    while _open_sizes(full)[new] < CAP:
+        placed = newcomers.register(new, away_from=centre)
+        _confirm(full, new, token, placed["registration_id"])
+    assert newcomers.register(new, away_from=centre)["status"] == QUEUED
+    plan = _plan(full)
+    (back,) = [r for r in plan["reroutes"] if r["to_group"] == group]
+    member = back["registration_id"]
+    assert member in old_number and back["from_group"] == new
+
+    assert _apply(full, plan["plan_id"]).status_code == 200
+
+    assert max(_open_sizes(full).values()) <= CAP
+    _assert_one_open_membership_each(full)
+    here, there = _memberships(full, member)
+    assert (here.group_id, here.member_number) == (group, old_number[member])
+    assert here.ended_at is None and here.end_reason is None
+    assert (there.group_id, there.end_reason) == (new, END_REGROUPED)
+    rows = full.client.get(
+        f"/groups/{group}/changes", headers=bearer(full.beheerders[group])
+    ).json()
+    mine = [r for r in rows if r["member_number"] == old_number[member]]
+    assert [r["action"] for r in mine] == ["remove"]
+    assert "hoeft niet meer te worden verwijderd" in mine[0]["text"]
+    assert "telefoon" not in mine[0]
+    added = full.client.get(f"/groups/{new}/changes", headers=bearer(token)).json()
+    (add,) = [r for r in added if r["member_number"] == there.member_number]
+    assert "hoeft niet meer te worden toegevoegd" in add["text"]
+    done = full.client.post(
+        f"/groups/{group}/changes/{mine[0]['change_id']}/done",
+        headers=bearer(full.beheerders[group]),
+    )
+    assert "hoeft niet meer te worden verwijderd" in done.json()["text"]
