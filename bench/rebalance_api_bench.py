@@ -112,6 +112,8 @@ class Service:
             store.apply_plan(session, plan, replace=False)
             self.steering = store.add_user(session, "steering", None, "Stuurgroep")[1]
         self.beheerders: dict[str, str] = {}
+        # the start: the beheerders have built their WhatsApp groups
+        self.confirm_everything()
 
     def register(self, row: pd.Series) -> dict[str, Any]:
         """Sign one person up through the API."""

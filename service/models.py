@@ -242,6 +242,8 @@ class AuditEntry(Base):
 ADD = "add"
 REMOVE = "remove"
 CHANGE_ACTIONS = (ADD, REMOVE)
+# the reason of the additions written when groups are stored (``groups init``)
+INIT = "init"
 
 
 class RebalanceRecord(Base):
@@ -267,8 +269,9 @@ class RebalanceRecord(Base):
 class GroupChange(Base):
     """One manual step for a beheerder: add or remove a member.
 
-    Written by a rebalance (``plan_id`` set) or by the intake when a sign-up is
-    placed straight into a group with room (``plan_id`` empty). Names the member
+    Written by a rebalance (``plan_id`` set), by the intake when a sign-up is
+    placed straight into a group with room, or when groups are stored
+    (``groups init``; both with ``plan_id`` empty). Names the member
     by registration and member number; the number to add is read (decrypted)
     only when the beheerder asks for the change list. An "add" not yet done
     means the member is not in the WhatsApp group yet.

@@ -76,6 +76,7 @@ from service.models import (
     END_REGROUPED,
     ERASED,
     GROUP_FULL,
+    INIT,
     LEFT,
     NO_GROUP,
     PERSONAL_COLUMNS,
@@ -1282,7 +1283,10 @@ def apply_plan(session: Session, plan: GroupPlan, *, replace: bool) -> dict[str,
 
     Members whose group stays keep their membership and member number; members
     that move get a new membership, and their old group's beheerder a removal
-    task. Groups absent from the plan are deactivated.
+    task. Every new membership is an "add" on its beheerder's change list (the
+    beheerder builds the WhatsApp group by hand), so until it is marked done a
+    rebalance may still reroute the member. Groups absent from the plan are
+    deactivated.
 
     Raises
     ------
@@ -1363,17 +1367,19 @@ def _regroup(session: Session, plan: GroupPlan, now: datetime) -> dict[str, int]
             registration.status, registration.queue_reason = QUEUED, NO_GROUP
             counts["queued"] += 1
             continue
-        group = groups[target]
-        group.last_member_number += 1
+        number = _start_membership(session, groups[target], registration, now)
         session.add(
-            Membership(
-                registration_id=registration.id,
+            GroupChange(
+                plan_id=None,
                 group_id=target,
-                member_number=group.last_member_number,
-                started_at=now,
+                action=ADD,
+                reason=INIT,
+                registration_id=registration.id,
+                member_number=number,
+                other_group_id=current.group_id if current is not None else None,
+                created_at=now,
             )
         )
-        registration.status, registration.queue_reason = ASSIGNED, None
         counts["moved" if current is not None else "placed"] += 1
     return counts
 

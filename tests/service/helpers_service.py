@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 from starlette.exceptions import StarletteDeprecationWarning
 
 from service import store
 from service.config import Settings
+from service.models import GroupChange
 from service.store import AddressBook, GroupPlan
 
 # starlette 1.x asks for the `httpx2` fork at import time; the project tests with
@@ -126,6 +127,7 @@ def seed(client: TestClient, rows: list[dict[str, Any]], plan: GroupPlan) -> See
 
     with services.sessions() as session, session.begin():
         store.apply_plan(session, plan, replace=False)
+        built_in_whatsapp(session)
         steering = store.add_user(session, "steering", None, "Stuurgroep")[1]
         beheerders = {
             group: store.add_user(session, "beheerder", group, None)[1]
@@ -134,6 +136,15 @@ def seed(client: TestClient, rows: list[dict[str, Any]], plan: GroupPlan) -> See
     for resident in residents:
         resident["group_id"] = plan.territory[resident["row"]["address_key"]]
     return Seeded(client, sorted(plan.groups), residents, steering, beheerders)
+
+
+def built_in_whatsapp(session: Any) -> None:
+    """Mark every pending change done, as beheerders do once their groups exist."""
+    session.execute(
+        update(GroupChange)
+        .where(GroupChange.done_at.is_(None))
+        .values(done_at=store.utcnow())
+    )
 
 
 def table_dump(

@@ -79,7 +79,15 @@ def test_groups_init_partitions_the_stored_registrations(env):
     token = beheerder.stdout.strip().splitlines()[-1]
     with TestClient(create_app(settings)) as client:
         members = client.get("/groups/testerlo-01/members", headers=bearer(token))
+        changes = client.get("/groups/testerlo-01/changes", headers=bearer(token))
     assert len(members.json()["members"]) == 3
+    # the beheerder builds the WhatsApp group from the change list: one "add"
+    # per member (kept ones were not added twice by the second init)
+    numbers = {m["member_number"]: m["telefoon"] for m in members.json()["members"]}
+    assert {
+        (c["action"], c["reason"], c["member_number"], c["telefoon"])
+        for c in changes.json()
+    } == {("add", "init", number, tel) for number, tel in numbers.items()}
 
 
 def test_purge_is_safe_to_run_again(env):
