@@ -30,6 +30,9 @@ from partition.register import prepare_register, require_columns, require_values
 
 logger = logging.getLogger(__name__)
 
+# the start of a CSV file that tells its separator and whether it is text
+_HEAD_BYTES = 65_536
+
 RD_NEW = "EPSG:28992"
 ADDRESS_LAYERS = ("addresses",)
 """Layer names read as the address register from a multi-layer GeoPackage."""
@@ -278,14 +281,52 @@ def choose_layer(path: Path, layers: tuple[str, ...]) -> str | None:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV with every column as text, so codes keep their leading zeros."""
+    """Read a CSV with every column as text, so codes keep their leading zeros.
+
+    Spreadsheets save CSV in several ways, and a steering group's volunteers use
+    whatever they have: UTF-8 with or without a byte-order mark, or Windows-1252
+    (Excel's "CSV" on a Dutch Windows); commas, or the semicolons a Dutch Excel
+    writes (or tabs). The separator is the one of those the header line uses
+    most, outside quotes.
+    """
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        msg = f"not a readable UTF-8 CSV file ({type(exc).__name__})"
-        raise InputFileError(path, msg) from exc
+    with path.open("rb") as file:
+        head = file.read(_HEAD_BYTES)
+    if b"\x00" in head:
+        msg = "not a readable CSV file (binary, or UTF-16 rather than UTF-8 text)"
+        raise InputFileError(path, msg)
+    separator = _separator(head.decode("utf-8-sig", errors="replace"))
+
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            frame = pd.read_csv(
+                path,
+                sep=separator,
+                encoding=encoding,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, ValueError) as exc:
+            msg = f"not a readable CSV file ({type(exc).__name__})"
+            raise InputFileError(path, msg) from exc
+        if encoding != "utf-8-sig":
+            logger.info("read %s as Windows-1252 (it is not UTF-8)", path.name)
+        return frame
+    msg = "not a readable CSV file (neither UTF-8 nor Windows-1252 text)"
+    raise InputFileError(path, msg)
+
+
+def _separator(head: str) -> str:
+    """The separator of a CSV: comma, semicolon or tab, by the header line."""
+    header = head.split("\n", 1)[0]
+    unquoted = "".join(part for i, part in enumerate(header.split('"')) if i % 2 == 0)
+    counts = {sep: unquoted.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def _read_geo(path: Path, layers: tuple[str, ...] = ()) -> gpd.GeoDataFrame:

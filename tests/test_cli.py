@@ -286,6 +286,53 @@ def test_bad_input_files_exit_2_and_write_nothing(
     assert "75 81AB" not in result.output
 
 
+def _partition(addresses: Path, registrations: Path, out: Path) -> object:
+    """Run `partition` on the two files at cap 50."""
+    return invoke(
+        "partition",
+        "--addresses",
+        addresses,
+        "--registrations",
+        registrations,
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+
+
+@pytest.mark.parametrize(
+    ("separator", "encoding"),
+    [(";", "cp1252"), (",", "utf-8-sig"), ("\t", "utf-8")],
+    ids=["dutch-excel", "utf-8-with-bom", "tabs"],
+)
+def test_spreadsheet_csv_dialects_read_as_the_plain_file(
+    demo_inputs: Path, tmp_path: Path, separator: str, encoding: str
+) -> None:
+    """Semicolons and Windows-1252 (a Dutch Excel), a byte-order mark or tabs
+    give the same groups as the plain UTF-8 comma file; a UTF-16 file exits 2."""
+    plain = demo_inputs / "registrations.csv"
+    frame = pd.read_csv(plain, dtype=str, keep_default_na=False)
+    frame.loc[0, "voornaam"] = "Zoë"  # a letter that differs in the two encodings
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    saved = tmp_path / "saved.csv"
+    frame.to_csv(saved, index=False, sep=separator, encoding=encoding)
+    addresses = demo_inputs / "addresses.csv"
+
+    first = _partition(addresses, tmp_path / "plain.csv", tmp_path / "plain")
+    second = _partition(addresses, saved, tmp_path / "saved")
+
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    for name in ("assignments.csv", "unmatched.csv"):
+        assert (tmp_path / "plain" / name).read_bytes() == (
+            tmp_path / "saved" / name
+        ).read_bytes()
+    frame.to_csv(tmp_path / "wide.csv", index=False, encoding="utf-16")
+    wide = _partition(addresses, tmp_path / "wide.csv", tmp_path / "wide")
+    assert wide.exit_code == 2 and "UTF-16" in wide.output
+    assert not (tmp_path / "wide").exists()
+
+
 def test_boundaries_without_crs_exit_2(demo_inputs: Path, tmp_path: Path) -> None:
     """A GeoJSON with no CRS member and non-WGS84 numbers is refused."""
     buurten = gpd.read_file(demo_inputs / "buurten.geojson").to_crs(28992)
