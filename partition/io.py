@@ -118,10 +118,15 @@ def check_registrations(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
 def read_assignments(path: str | Path) -> pd.DataFrame:
     """Read the ``assignments.csv`` of an earlier run.
 
+    An optional ``added`` column says whether the beheerder has added the member
+    to the WhatsApp group yet (``yes``/``no``, also ``ja``/``nee``, ``true``/
+    ``false``, ``1``/``0``); it is read as booleans.
+
     Raises
     ------
     InputFileError
-        For a missing column, an empty value or a registration listed twice.
+        For a missing column, an empty value, a registration listed twice or an
+        ``added`` value that is none of those.
     """
     path = Path(path)
     frame = _read_csv(path)
@@ -134,7 +139,24 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
         row = int(np.flatnonzero(repeated.to_numpy())[0])
         msg = "this `registration_id` is assigned twice"
         raise InputFileError(path, msg, row=row + 1, field="registration_id")
+    if "added" in frame.columns:
+        frame["added"] = _yes_no(path, frame["added"], "added")
     return frame
+
+
+_YES = {"yes", "y", "ja", "j", "true", "1"}
+_NO = {"no", "n", "nee", "false", "0"}
+
+
+def _yes_no(path: Path, values: pd.Series, field: str) -> pd.Series:
+    """Booleans from yes/no text; a file error on the first other value."""
+    text = values.astype("string").str.strip().str.lower()
+    bad = ~text.isin(_YES | _NO).fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        msg = "must be yes or no (ja/nee, true/false, 1/0)"
+        raise InputFileError(path, msg, row=row + 1, field=field)
+    return text.isin(_YES).astype(bool)
 
 
 def read_boundaries(path: str | Path) -> dict[str, gpd.GeoDataFrame]:

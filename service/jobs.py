@@ -271,6 +271,9 @@ def rebalance(
         register, staying, staying["group_id"], within=within
     ).set_axis(register["address_key"])
 
+    # members the beheerder has not added yet can be rerouted instead of moved
+    added = old.set_index("registration_id")["added"] if "added" in old else None
+    pending = [] if added is None else added.index[~added.to_numpy()].tolist()
     plan = rebalance_groups(
         current,
         joiners=placed[~known],
@@ -281,15 +284,24 @@ def rebalance(
         min_size=min_size,
         within=within,
         seed=seed,
+        pending_adds=pending,
     )
-    io.write_outputs(out, _rebalance_writers(plan, placed, people))
+    io.write_outputs(out, _rebalance_writers(plan, placed, people, added))
     return plan.summary
 
 
 def _rebalance_writers(
-    plan: RebalancePlan, placed: pd.DataFrame, people: pd.DataFrame
+    plan: RebalancePlan,
+    placed: pd.DataFrame,
+    people: pd.DataFrame,
+    added: pd.Series | None,
 ) -> dict:
-    """The files of a rebalance: assignments, plan.json and one change list a group."""
+    """The files of a rebalance: assignments, plan.json and one change list a group.
+
+    With ``added`` (from the old assignments) the new assignments carry it on:
+    ``yes`` for a member added before who stays, ``no`` for everyone with an
+    "add" on a change list now or still pending.
+    """
     info = placed.set_index("registration_id")[["woonplaats", "buurtcode"]]
     assignments = (
         plan.assignment.dropna()
@@ -298,6 +310,11 @@ def _rebalance_writers(
         .join(info)
         .reset_index()[ASSIGNMENT_COLUMNS]
     )
+    if added is not None:
+        adds = plan.changes.loc[plan.changes["action"] == "add", "registration_id"]
+        ids = assignments["registration_id"]
+        still = ids.map(added).fillna(False).astype(bool) & ~ids.isin(set(adds))
+        assignments["added"] = still.map({True: "yes", False: "no"})
     phones = people.set_index("registration_id")["telefoon"]
     changes = plan.changes.assign(
         telefoon=lambda f: f["registration_id"].map(phones).where(f["action"] == "add")

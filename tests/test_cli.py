@@ -381,6 +381,23 @@ def test_cap_outside_whatsapp_limit_exits_2(
     assert not out.exists()
 
 
+def _rebalance(inputs: Path, registrations: Path, assignments: Path, out: Path):
+    """Run `rebalance` on the demo's addresses at cap 50."""
+    return invoke(
+        "rebalance",
+        "--addresses",
+        inputs / "addresses.csv",
+        "--registrations",
+        registrations,
+        "--assignments",
+        assignments,
+        "--max-size",
+        50,
+        "--out",
+        out,
+    )
+
+
 def test_rebalance_keeps_the_cap_and_writes_change_lists(tmp_path: Path) -> None:
     """New registrations join, leavers leave, every group stays under the cap."""
     out = tmp_path / "demo"
@@ -405,19 +422,7 @@ def test_rebalance_keeps_the_cap_and_writes_change_lists(tmp_path: Path) -> None
     pd.concat([staying, newcomers], ignore_index=True).to_csv(now, index=False)
 
     target = tmp_path / "rebalanced"
-    result = invoke(
-        "rebalance",
-        "--addresses",
-        inputs / "addresses.csv",
-        "--registrations",
-        now,
-        "--assignments",
-        out / "assignments.csv",
-        "--max-size",
-        50,
-        "--out",
-        target,
-    )
+    result = _rebalance(inputs, now, out / "assignments.csv", target)
     assert result.exit_code == 0, result.output
     assert "moved" in result.output and "split" in result.output
 
@@ -439,6 +444,69 @@ def test_rebalance_keeps_the_cap_and_writes_change_lists(tmp_path: Path) -> None
     assert (changes["action"] == "add").sum() >= 1
 
 
+def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
+    """With an `added` column, members nobody has added yet are rerouted (an
+    "add" elsewhere, no removal) instead of moved, and the new assignments say
+    who still has to be added."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    inputs = out / "input"
+    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+    addresses = pd.read_csv(inputs / "addresses.csv", dtype=str)
+    homes = addresses[addresses["gebruiksdoel"] == "woonfunctie"]
+    taken = set(
+        zip(registrations["postcode"], registrations["huisnummer"], strict=True)
+    )
+    free = homes[
+        [
+            k not in taken
+            for k in zip(homes["postcode"], homes["huisnummer"], strict=True)
+        ]
+    ].sample(300, random_state=2)
+    newcomers = free[["postcode", "huisnummer", "huisletter", "huisnummertoevoeging"]]
+    newcomers.insert(0, "registration_id", [f"N{i:03d}" for i in range(len(free))])
+    now = tmp_path / "now.csv"
+    pd.concat([registrations, newcomers], ignore_index=True).to_csv(now, index=False)
+    old = pd.read_csv(out / "assignments.csv", dtype=str)
+    waiting = set(old["registration_id"].iloc[::2])  # every other one not added
+    old["added"] = ["nee" if r in waiting else "ja" for r in old["registration_id"]]
+    marked = tmp_path / "assignments.csv"
+    old.to_csv(marked, index=False)
+
+    plans = {}
+    for name, assignments in (("plain", out / "assignments.csv"), ("marked", marked)):
+        result = _rebalance(inputs, now, assignments, tmp_path / name)
+        assert result.exit_code == 0, result.output
+        plans[name] = json.loads((tmp_path / name / "plan.json").read_text())
+    plain, plan = plans["plain"], plans["marked"]
+
+    assert plain["reroutes"] == [] and plain["summary"]["moved"] > 0
+    rerouted = {r["registration_id"] for r in plan["reroutes"]}
+    moved = {m["registration_id"] for m in plan["moves"]}
+    assert rerouted and rerouted <= waiting and not moved & waiting
+    assert plan["summary"]["moved"] < plain["summary"]["moved"]
+    changes = pd.concat(
+        pd.read_csv(p, dtype=str) for p in (tmp_path / "marked" / "changes").glob("*")
+    )
+    removed = set(changes.loc[changes["action"] == "remove", "registration_id"])
+    assert removed == moved
+    result = pd.read_csv(tmp_path / "marked" / "assignments.csv", dtype=str)
+    added = result.set_index("registration_id")["added"]
+    to_add = set(changes.loc[changes["action"] == "add", "registration_id"])
+    expect = {
+        r: "no"
+        if r in waiting or r in to_add or r not in set(old["registration_id"])
+        else "yes"
+        for r in added.index
+    }
+    assert added.to_dict() == expect
+    old.loc[3, "added"] = "misschien"
+    old.to_csv(marked, index=False)
+    bad = _rebalance(inputs, now, marked, tmp_path / "bad")
+    assert bad.exit_code == 2 and "row 4, field `added`" in bad.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_rebalance_with_a_bad_assignments_file_exits_2(
     demo_inputs: Path, tmp_path: Path
 ) -> None:
@@ -446,19 +514,7 @@ def test_rebalance_with_a_bad_assignments_file_exits_2(
     bad = tmp_path / "assignments.csv"
     bad.write_text("registration_id,group_id\nR00001,a-01\nR00001,a-02\n")
     out = tmp_path / "out"
-    result = invoke(
-        "rebalance",
-        "--addresses",
-        demo_inputs / "addresses.csv",
-        "--registrations",
-        demo_inputs / "registrations.csv",
-        "--assignments",
-        bad,
-        "--max-size",
-        50,
-        "--out",
-        out,
-    )
+    result = _rebalance(demo_inputs, demo_inputs / "registrations.csv", bad, out)
     assert result.exit_code == 2
     assert "row 2, field `registration_id`" in result.output
     assert not out.exists()
