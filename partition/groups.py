@@ -27,7 +27,10 @@ boundary. Inside a unit:
 6. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
-   parts of split streets join the group holding most of the street.
+   parts of split streets join the group holding most of the street;
+7. with ``min_size`` set, a group the contiguity repair left below it receives
+   edge households from neighbours with spare (:func:`partition.relief.top_up`);
+   one that cannot be brought up fails the run with what would fix it.
 
 Known limits: block seams are straight lines that a group never crosses, which
 costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
@@ -55,7 +58,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from partition.cohesion import mend_streets, recut_pairs
 from partition.errors import InfeasibleError
-from partition.relief import relieve
+from partition.relief import relieve, top_up
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class PartitionPlan:
     groups: int
     lower: int
     upper: int
+    min_size: int = 0
 
 
 def slugify(text: str) -> str:
@@ -224,10 +228,11 @@ def partition_members(
     Notes
     -----
     Hard constraints always hold: every registration in exactly one group, no
-    group above ``max_size``, no group across ``within``, all registrations of one
-    address together. Sizes stay within about 15 % of the unit mean where sites
-    allow; contiguity is repaired on the Delaunay graph, which can leave a group
-    split when every neighbouring group is full.
+    group above ``max_size``, none below ``min_size`` when it is set, no group
+    across ``within``, all registrations of one address together. Sizes stay
+    within about 15 % of the unit mean where sites allow; contiguity is repaired
+    on the Delaunay graph, which can leave a group split when every neighbouring
+    group is full.
     """
     started = time.perf_counter()
     plans = plan_groups(
@@ -317,7 +322,14 @@ def _plan_unit(
     balanced = min(plan_size, math.floor(mean * (1 + _BALANCE)))
     upper = min(max_size, max(math.ceil(mean), balanced))
     lower = min(math.floor(mean), max(min_size or 0, math.ceil(mean * (1 - _BALANCE))))
-    return PartitionPlan(unit=unit, registrations=n, groups=k, lower=lower, upper=upper)
+    return PartitionPlan(
+        unit=unit,
+        registrations=n,
+        groups=k,
+        lower=lower,
+        upper=upper,
+        min_size=min_size or 0,
+    )
 
 
 def _partition_unit(
@@ -354,6 +366,8 @@ def _partition_unit(
         site_label = mend_streets(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
         )
+    if plan.min_size > 1:
+        site_label = _hold_min_size(xy, weight, site_label, edges, plan)
 
     # heavy sites can leave a planned group empty: number only the groups in use
     _, used = np.unique(site_label, return_inverse=True)
@@ -751,6 +765,36 @@ def _reattach_through_neighbours(
     sizes = np.bincount(relieved, weights=weight, minlength=k)
     if sizes.max() <= max_size and _broken_groups(relieved, edges, n) < broken:
         return relieved
+    return labels
+
+
+def _hold_min_size(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    plan: PartitionPlan,
+) -> np.ndarray:
+    """Bring groups that contiguity repair left below ``min_size`` back up to it.
+
+    ``min_size`` is a hard constraint, so a group that stays below it after
+    :func:`partition.relief.top_up` fails the run with what would fix it.
+    """
+    sizes = np.bincount(labels, weights=weight)
+    if sizes[sizes > 0].min() >= plan.min_size:
+        return labels
+    labels = top_up(xy, weight, labels, edges, minimum=plan.min_size)
+    sizes = np.bincount(labels, weights=weight)
+    smallest = int(sizes[sizes > 0].min())
+    if smallest < plan.min_size:
+        name = " / ".join(str(part) for part in plan.unit)
+        msg = (
+            f"{name}: a group of {smallest} registrations is left below `min_size` "
+            f"({plan.min_size}) because the addresses with several registrations "
+            f"cannot be packed into connected groups of {plan.min_size} or more; "
+            f"lower `min_size` to {smallest}."
+        )
+        raise InfeasibleError(msg)
     return labels
 
 

@@ -13,6 +13,8 @@ at it.
 Used by the partition engine (sites of several registrations after the
 capacitated assignment rounds a split flat up) and by the rebalance (one
 registration per site, newcomers cheaper to move than existing members).
+:func:`top_up` is the mirror for a hard minimum: groups below it receive sites
+from neighbours with spare, along chains in the same way.
 """
 
 from __future__ import annotations
@@ -106,31 +108,13 @@ def _group_flows(
     The capacity of an arc is the weight of the sender's movable sites on a
     Delaunay edge to the receiver, so a group gives away its edge, not its core.
     """
-    present = pd.notna(labels)
-    code, names = pd.factorize(pd.Series(labels[present], dtype=object), sort=True)
-    codes = np.full(len(labels), -1)
-    codes[present] = code
+    codes, names, sizes = _coded(labels, weight)
     k = len(names)
-    sizes = np.bincount(code, weights=weight[present], minlength=k).astype(np.int64)
     excess = np.maximum(sizes - limit, 0)
     if k < 2 or not excess.any():
         return []
 
-    a, b = codes[edges[:, 0]], codes[edges[:, 1]]
-    cross = (a != b) & (a >= 0) & (b >= 0)
-    site = np.concatenate([edges[cross, 0], edges[cross, 1]])
-    frontier = pd.DataFrame(
-        {
-            "sender": np.concatenate([a[cross], b[cross]]),
-            "receiver": np.concatenate([b[cross], a[cross]]),
-            "site": site,
-        }
-    )
-    frontier = frontier[movable[site]].drop_duplicates()
-    frontier["cheap"] = np.where(cheap[frontier["site"]], weight[frontier["site"]], 0)
-    frontier["weight"] = weight[frontier["site"]]
-    arcs = frontier.groupby(["sender", "receiver"])[["weight", "cheap"]].sum()
-
+    arcs = _frontier(edges, codes, weight, movable, cheap)
     flow = min_cost_flow.SimpleMinCostFlow()
     sink = k
     for (s, r), total, light in zip(
@@ -154,16 +138,110 @@ def _group_flows(
     for g in range(k):
         flow.set_node_supply(g, int(excess[g]))
     flow.set_node_supply(sink, -int(excess.sum()))
+    return _solved_moves(flow, names, k)
+
+
+def _coded(
+    labels: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Group number per site (-1 without a group), the group names and sizes."""
+    present = pd.notna(labels)
+    code, names = pd.factorize(pd.Series(labels[present], dtype=object), sort=True)
+    codes = np.full(len(labels), -1)
+    codes[present] = code
+    sizes = np.bincount(code, weights=weight[present], minlength=len(names))
+    return codes, names, sizes.astype(np.int64)
+
+
+def _frontier(
+    edges: np.ndarray,
+    codes: np.ndarray,
+    weight: np.ndarray,
+    movable: np.ndarray,
+    cheap: np.ndarray,
+) -> pd.DataFrame:
+    """Per (sender, receiver) of adjacent groups: the weight of the sender's
+    movable sites on a Delaunay edge to the receiver, and of the cheap ones."""
+    a, b = codes[edges[:, 0]], codes[edges[:, 1]]
+    cross = (a != b) & (a >= 0) & (b >= 0)
+    site = np.concatenate([edges[cross, 0], edges[cross, 1]])
+    frontier = pd.DataFrame(
+        {
+            "sender": np.concatenate([a[cross], b[cross]]),
+            "receiver": np.concatenate([b[cross], a[cross]]),
+            "site": site,
+        }
+    )
+    frontier = frontier[movable[site]].drop_duplicates()
+    frontier["cheap"] = np.where(cheap[frontier["site"]], weight[frontier["site"]], 0)
+    frontier["weight"] = weight[frontier["site"]]
+    return frontier.groupby(["sender", "receiver"])[["weight", "cheap"]].sum()
+
+
+def _solved_moves(
+    flow: min_cost_flow.SimpleMinCostFlow, names: pd.Index, sink: int
+) -> list[tuple[object, object, int]]:
+    """The flow between groups as (from, to, amount), arcs to ``sink`` left out."""
     if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
         return []
-
     moves: dict[tuple[int, int], int] = {}
     for arc in range(flow.num_arcs()):
-        head, amount = flow.head(arc), flow.flow(arc)
-        if head != sink and amount > 0:
-            pair = (flow.tail(arc), head)
-            moves[pair] = moves.get(pair, 0) + int(amount)
+        head, tail, amount = flow.head(arc), flow.tail(arc), flow.flow(arc)
+        if head < sink and tail < sink and amount > 0:
+            moves[(tail, head)] = moves.get((tail, head), 0) + int(amount)
     return [(names[s], names[r], amount) for (s, r), amount in sorted(moves.items())]
+
+
+def top_up(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    *,
+    minimum: int,
+) -> np.ndarray:
+    """Return labels with every group at least ``minimum`` where chains allow.
+
+    The mirror of :func:`relieve` for a hard ``min_size``: a group that fell
+    below it (contiguity repair took a piece away) receives edge sites from
+    neighbours above it, along the cheapest chain of adjacent groups (a
+    min-cost flow from the spare of every group to the shortfalls), each
+    sender staying connected. No group grows: a group on a chain passes on
+    what it receives, and the shortfalls are the only sinks. Groups may stay
+    below ``minimum`` when no chain reaches spare; the caller decides.
+    """
+    labels = labels.copy()
+    n = len(weight)
+    if not len(edges):
+        return labels
+    graph = site_graph(edges, n)
+    movable, cheap = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    for _ in range(_ROUNDS):
+        codes, names, sizes = _coded(labels, weight)
+        k = len(names)
+        short = np.maximum(minimum - sizes, 0)
+        if k < 2 or not short.any():
+            break
+        spare = np.maximum(sizes - minimum, 0)
+        source, sink = k, k + 1
+        flow = min_cost_flow.SimpleMinCostFlow()
+        arcs = _frontier(edges, codes, weight, movable, cheap)
+        for (s, r), total in zip(arcs.index, arcs["weight"], strict=True):
+            flow.add_arc_with_capacity_and_unit_cost(int(s), int(r), int(total), 1)
+        for g in np.flatnonzero(spare):
+            flow.add_arc_with_capacity_and_unit_cost(source, int(g), int(spare[g]), 0)
+        for g in np.flatnonzero(short):
+            flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(short[g]), 0)
+        flow.set_node_supply(source, int(short.sum()))
+        flow.set_node_supply(sink, -int(short.sum()))
+        before = labels.copy()
+        for sender, receiver, amount in _solved_moves(flow, names, source):
+            _carry(
+                graph, xy, weight, labels, (movable, cheap), (sender, receiver), amount
+            )
+        if (labels == before).all():
+            break
+    return labels
 
 
 def _carry(
