@@ -161,11 +161,15 @@ class Service:
             self.beheerders[group_id] = token
         return self.beheerders[group_id]
 
-    def largest_group(self) -> int:
-        """Members of the largest group, read from the database."""
+    def groups(self) -> pd.Series:
+        """The group of every member, by registration id, read from the database."""
         with self.services.sessions() as session:
             current = store.rebalance_inputs(session).current
-        return int(current["group_id"].value_counts().max())
+        return current.set_index("registration_id")["group_id"].astype(str)
+
+    def largest_group(self) -> int:
+        """Members of the largest group, read from the database."""
+        return int(self.groups().value_counts().max())
 
     def close(self) -> None:
         """Stop the app and close its database connections."""
@@ -182,6 +186,7 @@ def one_at_a_time(
 ) -> dict[str, Any]:
     """Register the newcomers one by one, a rebalance after each."""
     service = Service(folder, addresses, members)
+    start = service.groups()
     totals = {"moved": 0, "rerouted": 0, "split_groups": 0, "split_moves": 0}
     largest = 0
     started = time.perf_counter()
@@ -197,8 +202,10 @@ def one_at_a_time(
         if confirm:
             service.confirm_everything()
     seconds = time.perf_counter() - started
+    end = service.groups().reindex(start.index)
     service.close()
-    return {**totals, "largest": largest, "seconds": seconds}
+    elsewhere = int((end != start).sum())
+    return {**totals, "elsewhere": elsewhere, "largest": largest, "seconds": seconds}
 
 
 def batch(
@@ -225,6 +232,7 @@ def batch(
         "rerouted": plan.summary["rerouted"],
         "split_groups": plan.summary["split_groups"],
         "split_moves": int((plan.moves["reason"] == "split").sum()),
+        "elsewhere": plan.summary["moved"],
         "largest": plan.summary["max_group_size"],
         "seconds": time.perf_counter() - started,
     }
@@ -264,6 +272,7 @@ def main() -> None:
         "newcomers",
         "moved",
         "of which split",
+        "in another group at the end",
         "rerouted",
         "splits",
         "largest group",
@@ -276,6 +285,7 @@ def main() -> None:
             f"{len(joining):,}",
             f"{r['moved']:,}",
             f"{r['split_moves']:,}",
+            f"{r['elsewhere']:,}",
             f"{r['rerouted']:,}",
             f"{r['split_groups']:,}",
             str(r["largest"]),
@@ -287,6 +297,10 @@ def main() -> None:
         f"demo municipality, {args.addresses:,} addresses, seed {args.seed}, cap {CAP}"
     )
     print("moved = existing members placed in another group (two manual steps each)")
+    print(
+        "in another group at the end = first members whose group at the end is not "
+        "their first (a member moved twice counts once, one moved back not at all)"
+    )
     print(markdown_table(header, rows))
 
 

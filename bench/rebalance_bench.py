@@ -165,12 +165,16 @@ def scenario(
     batch = joiners.head(one_at_a_time)
     for pending, label in ((False, "each added at once"), (True, "adds pending")):
         state, moved, rerouted, seconds = one_by_one(current, batch, territory, pending)
+        end = state.set_index("registration_id")["group_id"]
+        elsewhere = int((end.reindex(before.index) != before).sum())
         rows.append(
             [
                 name,
                 f"{len(batch):,} join one at a time, {label}",
                 f"{len(current):,}",
-                f"{moved:,}" + (f" (+{rerouted:,} rerouted)" if rerouted else ""),
+                f"{moved:,}"
+                + (f" (+{rerouted:,} rerouted)" if rerouted else "")
+                + f"; {elsewhere:,} in another group at the end",
                 f"{moved / len(current):.1%}",
                 "-",
                 str(int(state["group_id"].value_counts().max())),
