@@ -29,8 +29,9 @@ boundary. Inside a unit:
    the straight line that splits the fewest of their streets, then the leftover
    parts of split streets join the group holding most of the street;
 7. with ``min_size`` set, a group the contiguity repair left below it receives
-   edge households from neighbours with spare (:func:`partition.relief.top_up`);
-   one that cannot be brought up fails the run with what would fix it.
+   edge households from neighbours with spare (:func:`partition.relief.top_up`),
+   else the nearest households other groups can spare (a hard constraint goes
+   before contiguity); one that cannot be brought up fails the run.
 
 Known limits: block seams are straight lines that a group never crosses, which
 costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
@@ -367,7 +368,7 @@ def _partition_unit(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
         )
     if plan.min_size > 1:
-        site_label = _hold_min_size(xy, weight, site_label, edges, plan)
+        site_label = _hold_min_size(xy, weight, site_label, edges, plan, max_size)
 
     # heavy sites can leave a planned group empty: number only the groups in use
     _, used = np.unique(site_label, return_inverse=True)
@@ -774,27 +775,58 @@ def _hold_min_size(
     labels: np.ndarray,
     edges: np.ndarray,
     plan: PartitionPlan,
+    max_size: int,
 ) -> np.ndarray:
     """Bring groups that contiguity repair left below ``min_size`` back up to it.
 
-    ``min_size`` is a hard constraint, so a group that stays below it after
-    :func:`partition.relief.top_up` fails the run with what would fix it.
+    ``min_size`` is a hard constraint and contiguity an objective: neighbours
+    with spare first pass edge households along chains
+    (:func:`partition.relief.top_up`, every group stays connected); a group
+    still short then takes the nearest sites of groups with spare, even if that
+    leaves a piece of the giver detached. A group that still cannot reach
+    ``min_size`` fails the run with what would fix it.
     """
     sizes = np.bincount(labels, weights=weight)
     if sizes[sizes > 0].min() >= plan.min_size:
         return labels
     labels = top_up(xy, weight, labels, edges, minimum=plan.min_size)
+    labels = _take_nearest(xy, weight, labels, plan.min_size, max_size)
     sizes = np.bincount(labels, weights=weight)
     smallest = int(sizes[sizes > 0].min())
     if smallest < plan.min_size:
         name = " / ".join(str(part) for part in plan.unit)
         msg = (
-            f"{name}: a group of {smallest} registrations is left below `min_size` "
-            f"({plan.min_size}) because the addresses with several registrations "
-            f"cannot be packed into connected groups of {plan.min_size} or more; "
-            f"lower `min_size` to {smallest}."
+            f"{name}: a group of {smallest} registrations cannot be brought up to "
+            f"`min_size` ({plan.min_size}) from its neighbours without taking "
+            "apart an address or exceeding `max_size`; lower `min_size`."
         )
         raise InfeasibleError(msg)
+    return labels
+
+
+def _take_nearest(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    minimum: int,
+    max_size: int,
+) -> np.ndarray:
+    """Fill groups below ``minimum`` with the nearest sites other groups can spare."""
+    labels = labels.copy()
+    for _ in range(len(weight)):
+        sizes = np.bincount(labels, weights=weight)
+        short = np.flatnonzero((sizes > 0) & (sizes < minimum))
+        if not len(short):
+            break
+        group = short[0]
+        spare = sizes[labels] - weight >= minimum
+        fits = weight <= max_size - sizes[group]
+        candidates = np.flatnonzero(spare & fits & (labels != group))
+        if not len(candidates):
+            break
+        centre = xy[labels == group].mean(axis=0)
+        nearest = candidates[np.argmin(((xy[candidates] - centre) ** 2).sum(axis=1))]
+        labels[nearest] = group
     return labels
 
 

@@ -32,6 +32,7 @@ _ROUNDS = 4
 _OVERLAP_M2 = 1.0
 _CHEAP, _DEAR = 2, 20
 _HEADROOM_COST = 1
+_TOP_UP_ROUNDS = 16
 
 
 def relieve(
@@ -179,15 +180,16 @@ def _frontier(
 
 
 def _solved_moves(
-    flow: min_cost_flow.SimpleMinCostFlow, names: pd.Index, sink: int
+    flow: min_cost_flow.SimpleMinCostFlow, names: pd.Index, groups: int
 ) -> list[tuple[object, object, int]]:
-    """The flow between groups as (from, to, amount), arcs to ``sink`` left out."""
+    """The flow between groups (nodes below ``groups``) as (from, to, amount);
+    arcs from or to the extra nodes (source, sink) are left out."""
     if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
         return []
     moves: dict[tuple[int, int], int] = {}
     for arc in range(flow.num_arcs()):
         head, tail, amount = flow.head(arc), flow.tail(arc), flow.flow(arc)
-        if head < sink and tail < sink and amount > 0:
+        if head < groups and tail < groups and amount > 0:
             moves[(tail, head)] = moves.get((tail, head), 0) + int(amount)
     return [(names[s], names[r], amount) for (s, r), amount in sorted(moves.items())]
 
@@ -204,44 +206,78 @@ def top_up(
 
     The mirror of :func:`relieve` for a hard ``min_size``: a group that fell
     below it (contiguity repair took a piece away) receives edge sites from
-    neighbours above it, along the cheapest chain of adjacent groups (a
+    neighbours above it, along the cheapest chains of adjacent groups (a
     min-cost flow from the spare of every group to the shortfalls), each
-    sender staying connected. No group grows: a group on a chain passes on
-    what it receives, and the shortfalls are the only sinks. Groups may stay
-    below ``minimum`` when no chain reaches spare; the caller decides.
+    sender staying connected. A group receives only what it lacks, or what it
+    passed on already, so none ends above its start or ``minimum``. A step
+    whose sender cannot give (every edge site would split it) is left out and
+    the flow solved again. Groups may stay below ``minimum`` when no chain
+    reaches spare; the caller decides.
     """
     labels = labels.copy()
     n = len(weight)
     if not len(edges):
         return labels
     graph = site_graph(edges, n)
-    movable, cheap = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    for _ in range(_ROUNDS):
-        codes, names, sizes = _coded(labels, weight)
-        k = len(names)
-        short = np.maximum(minimum - sizes, 0)
-        if k < 2 or not short.any():
-            break
-        spare = np.maximum(sizes - minimum, 0)
-        source, sink = k, k + 1
-        flow = min_cost_flow.SimpleMinCostFlow()
-        arcs = _frontier(edges, codes, weight, movable, cheap)
-        for (s, r), total in zip(arcs.index, arcs["weight"], strict=True):
-            flow.add_arc_with_capacity_and_unit_cost(int(s), int(r), int(total), 1)
-        for g in np.flatnonzero(spare):
-            flow.add_arc_with_capacity_and_unit_cost(source, int(g), int(spare[g]), 0)
-        for g in np.flatnonzero(short):
-            flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(short[g]), 0)
-        flow.set_node_supply(source, int(short.sum()))
-        flow.set_node_supply(sink, -int(short.sum()))
-        before = labels.copy()
-        for sender, receiver, amount in _solved_moves(flow, names, source):
-            _carry(
-                graph, xy, weight, labels, (movable, cheap), (sender, receiver), amount
-            )
-        if (labels == before).all():
+    kinds = _everything(n)
+    start = pd.Series(weight).groupby(pd.Series(labels, dtype=object)).sum()
+    blocked: set[tuple[object, object]] = set()
+    for _ in range(_TOP_UP_ROUNDS):
+        steps = _top_up_flows(edges, labels, weight, minimum, blocked)
+        changed, progress = False, bool(steps)
+        while progress:
+            progress = False
+            for i, (sender, receiver, amount) in enumerate(steps):
+                room = max(minimum, start[receiver]) - weight[labels == receiver].sum()
+                if amount <= 0 or room <= 0:
+                    continue
+                pair = (sender, receiver)
+                moved = _carry(
+                    graph, xy, weight, labels, kinds, pair, min(amount, room)
+                )
+                if not moved:
+                    blocked.add(pair)
+                steps[i] = (sender, receiver, amount - moved if moved else 0)
+                progress = progress or moved > 0
+                changed = True
+        if not changed:
             break
     return labels
+
+
+def _top_up_flows(
+    edges: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    minimum: int,
+    blocked: set[tuple[object, object]],
+) -> list[tuple[object, object, int]]:
+    """Registrations to pass between adjacent groups so none is below ``minimum``."""
+    codes, names, sizes = _coded(labels, weight)
+    k = len(names)
+    short = np.maximum(minimum - sizes, 0)
+    if k < 2 or not short.any():
+        return []
+
+    spare = np.maximum(sizes - minimum, 0)
+    source, sink = k, k + 1
+    flow = min_cost_flow.SimpleMinCostFlow()
+    arcs = _frontier(edges, codes, weight, *_everything(len(weight)))
+    for (s, r), total in zip(arcs.index, arcs["weight"], strict=True):
+        if (names[s], names[r]) not in blocked:
+            flow.add_arc_with_capacity_and_unit_cost(int(s), int(r), int(total), 1)
+    for g in np.flatnonzero(spare):
+        flow.add_arc_with_capacity_and_unit_cost(source, int(g), int(spare[g]), 0)
+    for g in np.flatnonzero(short):
+        flow.add_arc_with_capacity_and_unit_cost(int(g), sink, int(short[g]), 0)
+    flow.set_node_supply(source, int(short.sum()))
+    flow.set_node_supply(sink, -int(short.sum()))
+    return _solved_moves(flow, names, k)
+
+
+def _everything(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every site movable, none cheap."""
+    return np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
 
 
 def _carry(
@@ -252,8 +288,9 @@ def _carry(
     kinds: tuple[np.ndarray, np.ndarray],
     pair: tuple[object, object],
     amount: int,
-) -> None:
-    """Move about ``amount`` registrations of edge sites to a neighbour, in place.
+) -> int:
+    """Move about ``amount`` registrations of edge sites to a neighbour, in place;
+    return how many moved.
 
     One site at a time: among the sender's movable sites touching the receiver
     and no heavier than what is left to move, cheap ones first, then the one
@@ -273,7 +310,7 @@ def _carry(
         touching = np.bincount(rows_of, weights=hits, minlength=len(sender)) > 0
         edge = sender[touching & movable[sender] & (weight[sender] <= left)]
         if not len(edge) or not len(receiver):
-            return
+            break
         to_target = ((xy[edge] - xy[receiver].mean(axis=0)) ** 2).sum(axis=1)
         to_source = ((xy[edge] - xy[sender].mean(axis=0)) ** 2).sum(axis=1)
         order = np.lexsort((edge, to_target - to_source, ~cheap[edge]))
@@ -288,9 +325,10 @@ def _carry(
             if overlap <= _OVERLAP_M2:
                 break
         if best < 0:
-            return
+            break
         labels[best] = target
         left -= int(weight[best])
+    return amount - left
 
 
 def _hull_overlap(a: np.ndarray, b: np.ndarray) -> float:

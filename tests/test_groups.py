@@ -14,6 +14,7 @@ from partition.groups import (
     _enforce_cap,
     _reattach_through_neighbours,
     _repair_contiguity,
+    _take_nearest,
     delaunay_edges,
     partition_members,
     plan_groups,
@@ -116,20 +117,55 @@ def test_min_size_holds_or_is_refused_before_any_work(
     assert n == 0 or group_id.value_counts().min() >= min_size
 
 
-def test_a_group_left_small_by_the_contiguity_repair_is_topped_up() -> None:
-    """Found by a random search: at cap 6 and ``min_size`` 5, moving a cut-off
-    piece to its neighbour left a group of 4; neighbours with spare now pass
-    edge households along to it."""
-    members = make_members(225, seed=917, villages=3)
-    extra = members.sample(n=5, random_state=917)
-    members = pd.concat([members, extra, extra], ignore_index=True)
+@pytest.mark.parametrize(
+    ("n", "max_size", "min_size", "target_fill", "villages", "seed", "households"),
+    [
+        # moving a cut-off piece to its neighbour left a group of 4
+        (225, 6, 5, 0.5, 3, 917, 3),
+        # the first chain step could not give (each edge site would split its
+        # group): the flow is solved again without it
+        (120, 3, 2, 0.5, 1, 120, 1),
+        (222, 4, 3, 0.9, 1, 92, 1),
+    ],
+)
+def test_a_group_left_small_by_the_contiguity_repair_is_topped_up(
+    n: int,
+    max_size: int,
+    min_size: int,
+    target_fill: float,
+    villages: int,
+    seed: int,
+    households: int,
+) -> None:
+    """Cases found by random searches, where a group ended below ``min_size``."""
+    members = make_members(n, seed=seed, villages=villages)
+    if households > 1:
+        extra = members.sample(n=5, random_state=seed)
+        members = pd.concat([members] + [extra] * (households - 1), ignore_index=True)
 
     group_id = partition_members(
-        members, max_size=6, min_size=5, target_fill=0.5, seed=917
+        members,
+        max_size=max_size,
+        min_size=min_size,
+        target_fill=target_fill,
+        seed=seed,
     )
 
-    check_invariants(members, group_id, 6, "woonplaats")
-    assert group_id.value_counts().min() >= 5
+    check_invariants(members, group_id, max_size, "woonplaats")
+    assert group_id.value_counts().min() >= min_size
+
+
+def test_a_group_no_chain_can_reach_takes_the_nearest_spare_sites() -> None:
+    """The last resort for ``min_size``: the nearest site whose group stays at or
+    above it (here not the household of 2 next door, which would leave its group
+    with 1) and that fits under ``max_size``."""
+    xy = np.array([[0.0, 0], [1, 0], [2, 0], [50, 0], [51, 0], [52, 0], [53, 0]])
+    weight = np.array([1, 1, 1, 1, 2, 1, 3])
+    labels = np.array([0, 0, 0, 1, 2, 2, 3])
+
+    filled = _take_nearest(xy, weight, labels, minimum=2, max_size=3)
+
+    assert filled.tolist() == [0, 0, 0, 1, 2, 1, 3]
 
 
 def test_group_count_is_the_fewest_at_target_fill() -> None:
