@@ -1352,6 +1352,11 @@ def _regroup(session: Session, plan: GroupPlan, now: datetime) -> dict[str, int]
         .where(Registration.status.in_(ACTIVE_STATUSES))
         .order_by(Registration.created_at, Registration.id)
     ).all()
+
+    # a member nobody has added yet needs no removal; one whose removal from the
+    # target group is still pending never left it and keeps its old number there
+    not_added = set(session.scalars(_pending_additions(GroupChange.registration_id)))
+    removals = _pending_removals(session)
     for registration in registrations:
         target = plan.territory.get(registration.address_key or "")
         current = open_membership(session, registration.id)
@@ -1360,12 +1365,18 @@ def _regroup(session: Session, plan: GroupPlan, now: datetime) -> dict[str, int]
             continue
         if current is not None:
             current.ended_at, current.end_reason = now, END_REGROUPED
-            _removal_task(
-                session, current.group_id, current.member_number, END_REGROUPED, now
-            )
+            if registration.id not in not_added:
+                _removal_task(
+                    session, current.group_id, current.member_number, END_REGROUPED, now
+                )
         if target is None:
             registration.status, registration.queue_reason = QUEUED, NO_GROUP
             counts["queued"] += 1
+            continue
+        counts["moved" if current is not None else "placed"] += 1
+        back = [c for c in removals.get(registration.id, []) if c.group_id == target]
+        if back:
+            _reopen_membership(session, registration, back[-1])
             continue
         number = _start_membership(session, groups[target], registration, now)
         session.add(
@@ -1380,7 +1391,6 @@ def _regroup(session: Session, plan: GroupPlan, now: datetime) -> dict[str, int]
                 created_at=now,
             )
         )
-        counts["moved" if current is not None else "placed"] += 1
     return counts
 
 
@@ -2104,11 +2114,15 @@ def _apply_memberships(
         old.ended_at, old.end_reason = now, END_REGROUPED
         registration = registrations[entry["registration_id"]]
         target = entry["to_group"]
-        pending_removal = removals.get((registration.id, old.group_id))
-        if removal and pending_removal is not None:
-            # one instruction to remove is enough; it now names the new group
-            pending_removal.other_group_id = target
-        elif removal:
+        pending = removals.get(registration.id, [])
+        for change in pending:  # every removal still to do now names the new group
+            if change.group_id != target:
+                change.other_group_id = target
+        asked = any(
+            (c.group_id, c.member_number) == (old.group_id, old.member_number)
+            for c in pending
+        )
+        if removal and not asked:
             changes.append(
                 row(
                     group_id=old.group_id,
@@ -2119,9 +2133,9 @@ def _apply_memberships(
                     other_group_id=target,
                 )
             )
-        back = removals.get((registration.id, target))
-        if back is not None:
-            _reopen_membership(session, registration, back)
+        back = [c for c in pending if c.group_id == target]
+        if back:
+            _reopen_membership(session, registration, back[-1])
             continue
         number = _start_membership(session, groups[target], registration, now)
         changes.append(
@@ -2139,25 +2153,25 @@ def _apply_memberships(
 
 
 def _pending_removals(
-    session: Session, registration_ids: list[str]
-) -> dict[tuple[str, str], GroupChange]:
-    """The "remove" changes not yet done, per (registration, group).
+    session: Session, registration_ids: list[str] | None = None
+) -> dict[str, list[GroupChange]]:
+    """The "remove" changes not yet done, per registration, oldest first.
 
-    Read inside the apply's lock, so a removal confirmed after the plan was
-    made is seen as done.
+    Of the given registrations, or of all (None). Read inside the apply's
+    lock, so a removal confirmed after the plan was made is seen as done.
     """
-    if not registration_ids:
-        return {}
-    rows = session.scalars(
-        select(GroupChange)
-        .where(
-            GroupChange.action == REMOVE,
-            GroupChange.done_at.is_(None),
-            GroupChange.registration_id.in_(registration_ids),
-        )
-        .order_by(GroupChange.id)
+    out: dict[str, list[GroupChange]] = {}
+    query = select(GroupChange).where(
+        GroupChange.action == REMOVE, GroupChange.done_at.is_(None)
     )
-    return {(row.registration_id, row.group_id): row for row in rows}
+    if registration_ids is not None:
+        if not registration_ids:
+            return out
+        query = query.where(GroupChange.registration_id.in_(registration_ids))
+    rows = session.scalars(query.order_by(GroupChange.id))
+    for row in rows:
+        out.setdefault(row.registration_id, []).append(row)
+    return out
 
 
 def _reopen_membership(

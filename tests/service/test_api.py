@@ -12,6 +12,7 @@ from tests.service.helpers_service import (
     VOORNAAM,
     TestClient,
     bearer,
+    built_in_whatsapp,
     e164,
     register_row,
     registration_body,
@@ -394,6 +395,40 @@ def test_partitioning_again_keeps_members_who_stay(seeded, seed_plan):
         counts = store.apply_plan(session, seed_plan, replace=True)
 
     assert (counts["kept"], counts["moved"], counts["placed"]) == (12, 0, 0)
+
+
+@pytest.mark.parametrize("built", [False, True], ids=["not-added-yet", "added"])
+def test_partitioning_again_asks_removals_only_for_members_added(
+    client, book, seed_rows, seed_plan, built
+):
+    """`groups init --replace` right after a first init: a member nobody has
+    added yet needs no removal task (its pending "add" reads as no longer
+    needed); once the groups are built in WhatsApp, every moved member does."""
+    for i, row in enumerate(seed_rows):
+        assert client.post("/registrations", json=registration_body(row, i)).is_success
+    services = client.app.state.services
+    keys = [row["address_key"] for row in seed_rows]
+    smaller = store.plan_groups(book, keys, 2)  # cap 2: most members move
+    with services.sessions() as session, session.begin():
+        store.apply_plan(session, seed_plan, replace=False)
+        if built:
+            built_in_whatsapp(session)
+        counts = store.apply_plan(session, smaller, replace=True)
+
+    with services.sessions() as session:
+        tasks = session.scalars(select(Task)).all()
+        old_adds = [
+            change
+            for group in seed_plan.groups
+            for change in store.group_changes(session, services.vault, group)
+            if change["reason"] == "init"
+        ]
+    assert counts["moved"] > 0
+    assert len(tasks) == (counts["moved"] if built else 0)
+    if not built:
+        no_longer = [c for c in old_adds if "hoeft niet meer" in c["text"]]
+        assert len(no_longer) == counts["moved"]
+        assert all("telefoon" not in c for c in no_longer)
 
 
 def test_the_openapi_document_describes_the_error_shape(client):

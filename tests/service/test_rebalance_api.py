@@ -21,6 +21,8 @@ from service.models import (
     END_REGROUPED,
     GROUP_FULL,
     QUEUED,
+    Group,
+    GroupChange,
     Membership,
     Registration,
     Territory,
@@ -684,3 +686,66 @@ def test_a_member_sent_back_before_its_removal_keeps_its_number(full, newcomers)
         headers=bearer(full.beheerders[group]),
     )
     assert "hoeft niet meer te worden verwijderd" in done.json()["text"]
+
+
+def test_removals_still_to_do_follow_the_member(full, newcomers):
+    """The bookkeeping of apply, driven directly: a member moved by a split and
+    then rerouted has one removal, naming where it went last; moved back after
+    that addition was carried out, it keeps its old number in the first group
+    and only the group it leaves gets a removal."""
+    group, other = full.groups[0], full.groups[1]
+    newcomers.register(group)
+    split = _plan(full)
+    assert _apply(full, split["plan_id"]).status_code == 200
+    member = split["moves"][0]["registration_id"]
+    first = next(m for m in _memberships(full, member) if m.group_id == group)
+
+    def apply(kind: str, from_group: str, to_group: str) -> None:
+        entry = {
+            "registration_id": member,
+            "from_group": from_group,
+            "to_group": to_group,
+            "reason": "overflow",
+        }
+        document = {"joins": [], "moves": [], "reroutes": [], kind: [entry]}
+        with full.services.sessions() as session, session.begin():
+            groups = {g.id: g for g in session.scalars(select(Group))}
+            store._apply_memberships(
+                session, document, groups, split["plan_id"], store.utcnow()
+            )
+
+    def rows(group_id: str) -> list[dict[str, Any]]:
+        """The member's pending changes in a group, as its beheerder sees them."""
+        with full.services.sessions() as session:
+            changes = store.group_changes(session, full.services.vault, group_id)
+            ids = set(
+                session.scalars(
+                    select(GroupChange.id).where(GroupChange.registration_id == member)
+                )
+            )
+        return [c for c in changes if c["change_id"] in ids]
+
+    # rerouted before anybody added it: the removal from the first group now
+    # names the new group, and nobody is asked to remove it twice
+    apply("reroutes", split["moves"][0]["to_group"], other)
+    (removal,) = rows(group)
+    assert (removal["action"], removal["other_group_id"]) == ("remove", other)
+    assert f"naar groep {other}" in removal["text"]
+    (added,) = rows(other)
+    assert added["action"] == "add" and added["telefoon"].startswith("+316")
+
+    # carried out, then moved back: the old membership reopens, no addition
+    with full.services.sessions() as session, session.begin():
+        session.execute(
+            update(GroupChange)
+            .where(GroupChange.id == added["change_id"])
+            .values(done_at=store.utcnow())
+        )
+    apply("moves", other, group)
+    (open_,) = [m for m in _memberships(full, member) if m.ended_at is None]
+    assert (open_.group_id, open_.member_number) == (group, first.member_number)
+    (removal,) = rows(group)
+    assert "hoeft niet meer te worden verwijderd" in removal["text"]
+    (leave,) = rows(other)
+    assert (leave["action"], leave["other_group_id"]) == ("remove", group)
+    _assert_one_open_membership_each(full)
