@@ -300,7 +300,8 @@ def _rebalance_writers(
 
     With ``added`` (from the old assignments) the new assignments carry it on:
     ``yes`` for a member added before who stays, ``no`` for everyone with an
-    "add" on a change list now or still pending.
+    "add" on a change list now or still pending. A rerouted member gets a
+    "cancel" row in the group it left: its earlier "add" there is off.
     """
     info = placed.set_index("registration_id")[["woonplaats", "buurtcode"]]
     assignments = (
@@ -315,8 +316,12 @@ def _rebalance_writers(
         ids = assignments["registration_id"]
         still = ids.map(added).fillna(False).astype(bool) & ~ids.isin(set(adds))
         assignments["added"] = still.map({True: "yes", False: "no"})
+    # a rerouted member's earlier "add" is called off in the group it left
+    cancels = plan.reroutes.rename(columns={"from_group": "group_id"}).assign(
+        action="cancel"
+    )[plan.changes.columns]
     phones = people.set_index("registration_id")["telefoon"]
-    changes = plan.changes.assign(
+    changes = pd.concat([plan.changes, cancels], ignore_index=True).assign(
         telefoon=lambda f: f["registration_id"].map(phones).where(f["action"] == "add")
     )
     document = {

@@ -490,6 +490,17 @@ def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
     )
     removed = set(changes.loc[changes["action"] == "remove", "registration_id"])
     assert removed == moved
+    # the old group is told its earlier "add" of a rerouted member is off
+    called_off = {
+        (path.stem, r)
+        for path in (tmp_path / "marked" / "changes").glob("*.csv")
+        for r in pd.read_csv(path, dtype=str).query("action == 'cancel'")[
+            "registration_id"
+        ]
+    }
+    assert called_off == {
+        (r["from_group"], r["registration_id"]) for r in plan["reroutes"]
+    }
     result = pd.read_csv(tmp_path / "marked" / "assignments.csv", dtype=str)
     added = result.set_index("registration_id")["added"]
     to_add = set(changes.loc[changes["action"] == "add", "registration_id"])
