@@ -318,6 +318,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if b"\x00" in head:
         msg = "not a readable CSV file (binary, or UTF-16 rather than UTF-8 text)"
         raise InputFileError(path, msg)
+    if not head.strip().removeprefix(b"\xef\xbb\xbf").strip():
+        raise InputFileError(path, "the file is empty")
     separator = _separator(head.decode("utf-8-sig", errors="replace"))
 
     for encoding in ("utf-8-sig", "cp1252"):
@@ -336,15 +338,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
             msg = f"not a readable CSV file ({type(exc).__name__})"
             raise InputFileError(path, msg) from exc
         if encoding != "utf-8-sig":
-            logger.info("read %s as Windows-1252 (it is not UTF-8)", path.name)
+            logger.warning(
+                "read %s as Windows-1252: it is not valid UTF-8 (if it is UTF-8 "
+                "with a stray byte, letters with accents read wrongly)",
+                path.name,
+            )
         return frame
     msg = "not a readable CSV file (neither UTF-8 nor Windows-1252 text)"
     raise InputFileError(path, msg)
 
 
 def _separator(head: str) -> str:
-    """The separator of a CSV: comma, semicolon or tab, by the header line."""
-    header = head.split("\n", 1)[0]
+    """The separator of a CSV: comma, semicolon or tab, by the header line (the
+    first line that is not blank, as the CSV reader skips blank lines)."""
+    header = next((line for line in head.splitlines() if line.strip()), "")
     unquoted = "".join(part for i, part in enumerate(header.split('"')) if i % 2 == 0)
     counts = {sep: unquoted.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])

@@ -114,7 +114,10 @@ def _coordinates(path: object, frame: pd.DataFrame) -> pd.DataFrame:
         require_columns(path, frame, ("x", "y"))
         xy = pd.DataFrame(index=frame.index)
         for col in ("x", "y"):
-            values = pd.to_numeric(frame[col], errors="coerce")
+            # a Dutch spreadsheet writes 251234,5: a lone comma between digits
+            text = frame[col].astype("string").str.strip()
+            text = text.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+            values = pd.to_numeric(text, errors="coerce")
             bad = values.isna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])

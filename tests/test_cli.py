@@ -309,8 +309,9 @@ def _partition(addresses: Path, registrations: Path, out: Path) -> object:
 def test_spreadsheet_csv_dialects_read_as_the_plain_file(
     demo_inputs: Path, tmp_path: Path, separator: str, encoding: str
 ) -> None:
-    """Semicolons and Windows-1252 (a Dutch Excel), a byte-order mark or tabs
-    give the same groups as the plain UTF-8 comma file; a UTF-16 file exits 2."""
+    """Semicolons, decimal commas and Windows-1252 (a Dutch Excel), a byte-order
+    mark or tabs give the same groups as the plain UTF-8 comma files; a UTF-16
+    file exits 2."""
     plain = demo_inputs / "registrations.csv"
     frame = pd.read_csv(plain, dtype=str, keep_default_na=False)
     frame.loc[0, "voornaam"] = "Zoë"  # a letter that differs in the two encodings
@@ -318,9 +319,19 @@ def test_spreadsheet_csv_dialects_read_as_the_plain_file(
     saved = tmp_path / "saved.csv"
     frame.to_csv(saved, index=False, sep=separator, encoding=encoding)
     addresses = demo_inputs / "addresses.csv"
+    register = pd.read_csv(addresses, dtype=str, keep_default_na=False)
+    register[["x", "y"]] = register[["x", "y"]].astype(float) + 0.25
+    register.to_csv(tmp_path / "register.csv", index=False)
+    decimal = "," if separator == ";" else "."
+    saved_register = tmp_path / "saved_register.csv"
+    register.to_csv(
+        saved_register, index=False, sep=separator, encoding=encoding, decimal=decimal
+    )
 
-    first = _partition(addresses, tmp_path / "plain.csv", tmp_path / "plain")
-    second = _partition(addresses, saved, tmp_path / "saved")
+    first = _partition(
+        tmp_path / "register.csv", tmp_path / "plain.csv", tmp_path / "plain"
+    )
+    second = _partition(saved_register, saved, tmp_path / "saved")
 
     assert first.exit_code == 0 and second.exit_code == 0, second.output
     for name in ("assignments.csv", "unmatched.csv"):
@@ -328,7 +339,7 @@ def test_spreadsheet_csv_dialects_read_as_the_plain_file(
             tmp_path / "saved" / name
         ).read_bytes()
     frame.to_csv(tmp_path / "wide.csv", index=False, encoding="utf-16")
-    wide = _partition(addresses, tmp_path / "wide.csv", tmp_path / "wide")
+    wide = _partition(saved_register, tmp_path / "wide.csv", tmp_path / "wide")
     assert wide.exit_code == 2 and "UTF-16" in wide.output
     assert not (tmp_path / "wide").exists()
 
