@@ -1705,7 +1705,7 @@ def plan_rebalance(
         len(document["territory"]),
         time.perf_counter() - started,
     )
-    return rebalance_plan_view(record)
+    return rebalance_plan_view(session, record)
 
 
 def _plan_document(
@@ -1845,11 +1845,14 @@ def _reassign(
     }
 
 
-def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
+def rebalance_plan_view(session: Session, record: RebalanceRecord) -> dict[str, object]:
     """A stored plan for the steering group: ids and counts, never a number.
 
     ``changes`` lists per group the registrations its beheerder adds and
-    removes; ``territory_addresses`` counts the addresses that change group.
+    removes; a member placed back in a group whose removal is still pending
+    is no addition there (it never left that WhatsApp group), as the apply
+    will find if nothing changes meanwhile. ``territory_addresses`` counts the
+    addresses that change group.
     """
     document = json.loads(record.document)
     changes: dict[str, dict[str, list[str]]] = {}
@@ -1858,13 +1861,16 @@ def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
         entry = changes.setdefault(group, {ADD: [], REMOVE: []})
         entry[action].append(registration_id)
 
+    regrouped = document["moves"] + document.get("reroutes", [])
+    pending = _pending_removals(session, [e["registration_id"] for e in regrouped])
+    still_in = {(r, c.group_id) for r, rows in pending.items() for c in rows}
     for join in document["joins"]:
         note(join["group_id"], ADD, join["registration_id"])
+    for entry in regrouped:
+        if (entry["registration_id"], entry["to_group"]) not in still_in:
+            note(entry["to_group"], ADD, entry["registration_id"])
     for move in document["moves"]:
-        note(move["to_group"], ADD, move["registration_id"])
         note(move["from_group"], REMOVE, move["registration_id"])
-    for reroute in document.get("reroutes", []):
-        note(reroute["to_group"], ADD, reroute["registration_id"])
     return {
         "plan_id": record.id,
         "created_at": _iso(record.created_at),
@@ -1886,7 +1892,7 @@ def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
 def get_rebalance_plan(session: Session, plan_id: str) -> dict[str, object] | None:
     """A stored plan as :func:`rebalance_plan_view` shows it, or None."""
     record = session.get(RebalanceRecord, plan_id)
-    return rebalance_plan_view(record) if record is not None else None
+    return rebalance_plan_view(session, record) if record is not None else None
 
 
 def apply_rebalance(

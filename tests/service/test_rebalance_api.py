@@ -662,6 +662,8 @@ def test_a_member_sent_back_before_its_removal_keeps_its_number(full, newcomers)
     (back,) = [r for r in plan["reroutes"] if r["to_group"] == group]
     member = back["registration_id"]
     assert member in old_number and back["from_group"] == new
+    # the plan already shows no addition there: the member never left
+    assert member not in plan["changes"].get(group, {"add": []})["add"]
 
     assert _apply(full, plan["plan_id"]).status_code == 200
 
