@@ -307,7 +307,8 @@ def _plan_unit(
     if most < fewest:
         if min_size is not None and n < min_size:
             msg = (
-                f"{name} has {n} registrations, fewer than `min_size` ({min_size}); "
+                f"{name} has {n} registration{'s' if n != 1 else ''}, fewer than "
+                f"`min_size` ({min_size}); "
                 f"lower `min_size` to {n} or choose a coarser `within` level."
             )
         else:
