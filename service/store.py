@@ -1673,6 +1673,7 @@ def plan_rebalance(
     )
     taken = set(session.scalars(select(Group.id)))
     document = _plan_document(plan, inputs, book.register, taken)
+    document["returns"] = _returns(session, document)
 
     record = RebalanceRecord(
         id=uuid.uuid4().hex,
@@ -1705,7 +1706,7 @@ def plan_rebalance(
         len(document["territory"]),
         time.perf_counter() - started,
     )
-    return rebalance_plan_view(session, record)
+    return rebalance_plan_view(record)
 
 
 def _plan_document(
@@ -1845,13 +1846,13 @@ def _reassign(
     }
 
 
-def rebalance_plan_view(session: Session, record: RebalanceRecord) -> dict[str, object]:
+def rebalance_plan_view(record: RebalanceRecord) -> dict[str, object]:
     """A stored plan for the steering group: ids and counts, never a number.
 
     ``changes`` lists per group the registrations its beheerder adds and
-    removes; a member placed back in a group whose removal is still pending
-    is no addition there (it never left that WhatsApp group), as the apply
-    will find if nothing changes meanwhile. ``territory_addresses`` counts the
+    removes; a member placed back in a group whose removal was still pending
+    when the plan was made is no addition there (it never left that WhatsApp
+    group; the apply checks again). ``territory_addresses`` counts the
     addresses that change group.
     """
     document = json.loads(record.document)
@@ -1861,13 +1862,11 @@ def rebalance_plan_view(session: Session, record: RebalanceRecord) -> dict[str, 
         entry = changes.setdefault(group, {ADD: [], REMOVE: []})
         entry[action].append(registration_id)
 
-    regrouped = document["moves"] + document.get("reroutes", [])
-    pending = _pending_removals(session, [e["registration_id"] for e in regrouped])
-    still_in = {(r, c.group_id) for r, rows in pending.items() for c in rows}
+    returns = {tuple(pair) for pair in document.get("returns", [])}
     for join in document["joins"]:
         note(join["group_id"], ADD, join["registration_id"])
-    for entry in regrouped:
-        if (entry["registration_id"], entry["to_group"]) not in still_in:
+    for entry in document["moves"] + document.get("reroutes", []):
+        if (entry["registration_id"], entry["to_group"]) not in returns:
             note(entry["to_group"], ADD, entry["registration_id"])
     for move in document["moves"]:
         note(move["from_group"], REMOVE, move["registration_id"])
@@ -1892,7 +1891,7 @@ def rebalance_plan_view(session: Session, record: RebalanceRecord) -> dict[str, 
 def get_rebalance_plan(session: Session, plan_id: str) -> dict[str, object] | None:
     """A stored plan as :func:`rebalance_plan_view` shows it, or None."""
     record = session.get(RebalanceRecord, plan_id)
-    return rebalance_plan_view(session, record) if record is not None else None
+    return rebalance_plan_view(record) if record is not None else None
 
 
 def apply_rebalance(
@@ -2156,6 +2155,19 @@ def _apply_memberships(
         )
     session.add_all(changes)
     return len(changes)
+
+
+def _returns(session: Session, document: dict[str, Any]) -> list[list[str]]:
+    """(registration, group) of the plan's moves and reroutes into a group whose
+    removal of that member is still pending: no addition is needed there."""
+    regrouped = document["moves"] + document.get("reroutes", [])
+    pending = _pending_removals(session, [e["registration_id"] for e in regrouped])
+    still_in = {(r, c.group_id) for r, rows in pending.items() for c in rows}
+    return sorted(
+        [e["registration_id"], e["to_group"]]
+        for e in regrouped
+        if (e["registration_id"], e["to_group"]) in still_in
+    )
 
 
 def _pending_removals(
