@@ -120,13 +120,15 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
 
     An optional ``added`` column says whether the beheerder has added the member
     to the WhatsApp group yet (``yes``/``no``, also ``ja``/``nee``, ``true``/
-    ``false``, ``1``/``0``); it is read as booleans.
+    ``false``, ``1``/``0``); it is read as booleans. So is an optional
+    ``relieved`` column, written by ``rebalance``: ``yes`` where the member's
+    group handed members on to a neighbour since it was made or last split.
 
     Raises
     ------
     InputFileError
         For a missing column, an empty value, a registration listed twice or an
-        ``added`` value that is none of those.
+        ``added`` or ``relieved`` value that is none of those.
     """
     path = Path(path)
     frame = _read_csv(path)
@@ -139,8 +141,9 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
         row = int(np.flatnonzero(repeated.to_numpy())[0])
         msg = "this `registration_id` is assigned twice"
         raise InputFileError(path, msg, row=row + 1, field="registration_id")
-    if "added" in frame.columns:
-        frame["added"] = _yes_no(path, frame["added"], "added")
+    for col in ("added", "relieved"):
+        if col in frame.columns:
+            frame[col] = _yes_no(path, frame[col], col)
     return frame
 
 

@@ -12,11 +12,14 @@ resident, so a rebalance changes only what it must:
    cheapest chain of neighbouring groups
    (a min-cost flow over the group adjacency graph): relieving a group of a few
    members moves far fewer residents than splitting it, and both groups stay
-   contiguous;
-4. a group that still would exceed ``max_size`` (no room nearby, or only
-   households of several registrations at its edge) is split into compact parts
-   along its longest extent; the part holding most existing members keeps the
-   group, so only the members of the new part move;
+   contiguous. A group that already handed members on since it was made or
+   last split (``relieved``) passes on only newcomers and members with a
+   pending add: its area grows faster than it can hold, and relieving it again
+   would move one member per newcomer until it splits anyway;
+4. a group that still would exceed ``max_size`` (no room nearby, a relieved
+   group, or only households of several registrations at its edge) is split
+   into compact parts along its longest extent; the part holding most existing
+   members keeps the group, so only the members of the new part move;
 5. with ``min_size`` set, a group that fell below it is merged into its nearest
    neighbour in the same unit when the result fits under ``max_size``.
 
@@ -26,11 +29,13 @@ deterministic for the same input. Coordinates are RD New (EPSG:28992) metres.
 
 A member whose "add" is still pending (``pending_adds``) is not in the WhatsApp
 group yet, so placing them elsewhere costs no removal: such a *reroute* is
-listed apart from the moves and gives only an "add" in the new group. It
-narrows, without closing, the gap between newcomers arriving one at a time with
-a rebalance after each and the same newcomers in one batch: a step cannot know
-the later newcomers, so it may move a member into room a later one needs
-(``bench/REBALANCE.md``).
+listed apart from the moves and gives only an "add" in the new group.
+Newcomers arriving one at a time, with a rebalance after each, cost more moves
+than the same newcomers in one batch: a step cannot know the later newcomers.
+Two inputs narrow the gap: reroutes cost no removal, and ``relieved`` makes a
+group whose area keeps filling split once (about half its members move)
+instead of handing on one member per newcomer; the plan's ``relieved`` is the
+value to pass to the next rebalance (``bench/REBALANCE.md``).
 """
 
 from __future__ import annotations
@@ -91,6 +96,10 @@ class RebalancePlan:
         "merge").
     summary
         Counts and seconds, JSON-ready.
+    relieved
+        Groups that handed existing members on to a neighbour (reason
+        "overflow") since they were made or last split and are still above the
+        planned fill: the ``relieved`` argument of the next rebalance.
     """
 
     assignment: pd.Series
@@ -104,6 +113,7 @@ class RebalancePlan:
         default_factory=lambda: pd.DataFrame(columns=MOVE_COLUMNS)
     )
     summary: dict = field(default_factory=dict)
+    relieved: list[str] = field(default_factory=list)
 
 
 def rebalance(
@@ -118,6 +128,7 @@ def rebalance(
     within: str = "woonplaats",
     seed: int = 0,
     pending_adds: Iterable[str] = (),
+    relieved: Iterable[str] = (),
 ) -> RebalancePlan:
     """Plan the smallest change that keeps every group within the cap.
 
@@ -140,6 +151,10 @@ def rebalance(
     pending_adds
         ``registration_id`` values of current members whose addition to their
         group is still pending: moving them is a reroute, not a move.
+    relieved
+        Groups that handed members on since they were made or last split (the
+        previous plan's :attr:`RebalancePlan.relieved`): above the cap again,
+        they split instead of moving existing members to a neighbour.
 
     Returns
     -------
@@ -183,14 +198,17 @@ def rebalance(
 
     # a full group hands edge households next door; what still overflows splits
     plan_size = max(1, math.floor(target_fill * max_size))
-    state = _push_overflow(state, unit_cols, max_size, plan_size)
-    state, splits = _split_overflowing(state, names, max_size, plan_size, within, seed)
+    sizes = state["group_id"].value_counts()
+    relieved = {g for g in map(str, relieved) if sizes.get(g, 0) > plan_size}
+    state = _push_overflow(state, unit_cols, max_size, plan_size, relieved)
+    state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)
     merges = 0
     if min_size is not None:
         state, merges = _merge_small(state, unit_cols, min_size, max_size)
 
     plan = _assemble(current, state, leaves)
-    plan.summary["split_groups"] = splits
+    plan.relieved = _still_relieved(state, plan.moves, relieved, split, plan_size)
+    plan.summary["split_groups"] = len(split)
     plan.summary["merged_groups"] = merges
     plan.summary["seconds"] = round(time.perf_counter() - started, 3)
     logger.info(
@@ -303,16 +321,21 @@ def _seed_new_units(
 
 
 def _push_overflow(
-    state: pd.DataFrame, unit_cols: list[str], max_size: int, plan_size: int
+    state: pd.DataFrame,
+    unit_cols: list[str],
+    max_size: int,
+    plan_size: int,
+    relieved: set[str],
 ) -> pd.DataFrame:
     """Relieve full groups by moving edge households to neighbours with room.
 
     Per unit, :func:`partition.relief.relieve` passes each group's overflow
     along the cheapest chain of adjacent groups to room, one single-registration
     household at a time from the edge facing the next group, newcomers first
-    (moving them changes nobody's group); both groups stay contiguous. What
-    cannot be carried (no room within reach, or no such household at the edge)
-    is left for :func:`_split_overflowing`.
+    (moving them changes nobody's group); both groups stay contiguous. Members
+    of a ``relieved`` group move only when their add is pending (or they are
+    new). What cannot be carried (no room within reach, or no such household at
+    the edge) is left for :func:`_split_overflowing`.
     """
     sizes = state["group_id"].value_counts()
     if not (sizes > max_size).any():
@@ -321,7 +344,8 @@ def _push_overflow(
     groups = state["group_id"].to_numpy(dtype=object, copy=True)
     cheap = (state["origin"].isna() | state["pending"]).to_numpy()
     alone = state.groupby("address_key")["address_key"].transform("size").eq(1)
-    movable = alone.to_numpy()
+    held = state["group_id"].isin(relieved).to_numpy() & ~cheap
+    movable = alone.to_numpy() & ~held
     xy = state[["x", "y"]].to_numpy(dtype=float)
     over_units = np.unique(codes[np.isin(groups, sizes.index[sizes > max_size])])
 
@@ -351,8 +375,9 @@ def _split_overflowing(
     plan_size: int,
     within: str,
     seed: int,
-) -> tuple[pd.DataFrame, int]:
-    """Split every group above ``max_size`` into compact parts; count the splits.
+) -> tuple[pd.DataFrame, list[str]]:
+    """Split every group above ``max_size`` into compact parts; return the
+    groups that split (by the id they keep).
 
     The part with most confirmed existing members keeps the group id; the others
     become new groups. Two parts are cut across the group's longest extent at the
@@ -385,7 +410,22 @@ def _split_overflowing(
         for piece in sorted(set(local) - {stay}):
             new = names.next(part["woonplaats"].iloc[0])
             state.loc[local.index[local == piece], "group_id"] = new
-    return state, int((sizes > max_size).sum())
+    return state, sorted(sizes.index[sizes > max_size])
+
+
+def _still_relieved(
+    state: pd.DataFrame,
+    moves: pd.DataFrame,
+    relieved: set[str],
+    split: list[str],
+    plan_size: int,
+) -> list[str]:
+    """Groups that handed members on since they were made or last split and
+    are still above the planned fill (a group emptied by leavers is not)."""
+    handed_on = set(moves.loc[moves["reason"].eq("overflow"), "from_group"])
+    sizes = state["group_id"].value_counts()
+    full = set(sizes.index[sizes > plan_size])
+    return sorted(((relieved | handed_on) - set(split)) & full)
 
 
 def _halves(part: pd.DataFrame) -> np.ndarray:

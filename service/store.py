@@ -1311,9 +1311,10 @@ def apply_plan(session: Session, plan: GroupPlan, *, replace: bool) -> dict[str,
             )
         else:
             group.woonplaats, group.active = woonplaats, True
+            group.relieved_at = None
     for group_id, group in existing.items():
         if group_id not in plan.groups:
-            group.active = False
+            group.active, group.relieved_at = False, None
     session.flush()
 
     session.execute(delete(Territory))
@@ -1435,10 +1436,10 @@ def data_version(session: Session) -> str:
     """A fingerprint of the stored state that groups and coverage are made from.
 
     SHA-256 over the registrations (id, status, address key), the open
-    memberships, the groups (id, active) and the territories, each in key
-    order. Every registration, leave, erasure, placement, move and group
-    change gives another value, so a rebalance plan made on one version is
-    refused on another: an optimistic check that needs no counter for every
+    memberships, the groups (id, active, relieved or not) and the territories,
+    each in key order. Every registration, leave, erasure, placement, move and
+    group change gives another value, so a rebalance plan made on one version
+    is refused on another: an optimistic check that needs no counter for every
     writer to bump.
 
     Notes
@@ -1454,7 +1455,9 @@ def data_version(session: Session) -> str:
         select(Membership.id, Membership.registration_id, Membership.group_id)
         .where(Membership.ended_at.is_(None))
         .order_by(Membership.id),
-        select(Group.id, Group.active).order_by(Group.id),
+        select(Group.id, Group.active, Group.relieved_at.is_not(None)).order_by(
+            Group.id
+        ),
         select(Territory.address_key, Territory.group_id).order_by(
             Territory.address_key
         ),
@@ -1554,6 +1557,9 @@ class RebalanceInputs:
     pending_adds
         Members whose "add" in their present group is still pending: their
         beheerder has not added them to the WhatsApp group yet.
+    relieved
+        Active groups that handed members on since they were made or last
+        split (``Group.relieved_at``).
     """
 
     current: pd.DataFrame
@@ -1561,6 +1567,7 @@ class RebalanceInputs:
     leavers: list[str]
     territory: pd.Series
     pending_adds: list[str]
+    relieved: list[str]
 
 
 def rebalance_inputs(session: Session) -> RebalanceInputs:
@@ -1593,6 +1600,11 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         .distinct()
         .order_by(GroupChange.registration_id)
     ).all()
+    relieved = session.scalars(
+        select(Group.id)
+        .where(Group.active.is_(True), Group.relieved_at.is_not(None))
+        .order_by(Group.id)
+    ).all()
 
     current = pd.DataFrame(
         [tuple(row) for row in members],
@@ -1609,6 +1621,7 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
             {str(k): str(g) for k, g in territory}, dtype=object, name="group_id"
         ),
         pending_adds=[str(r) for r in pending_adds],
+        relieved=[str(g) for g in relieved],
     )
 
 
@@ -1670,6 +1683,7 @@ def plan_rebalance(
         max_size=max_size,
         within=REBALANCE_WITHIN,
         pending_adds=inputs.pending_adds,
+        relieved=inputs.relieved,
     )
     taken = set(session.scalars(select(Group.id)))
     document = _plan_document(plan, inputs, book.register, taken)
@@ -1763,6 +1777,7 @@ def _plan_document(
             {"group_id": g, "woonplaats": str(woonplaats[g])} for g in new_groups
         ],
         "dissolved_groups": [str(g) for g in plan.dissolved_groups],
+        "relieved": sorted(rename.get(str(g), str(g)) for g in plan.relieved),
         "sizes": {
             str(g): {"before": int(before.get(g, 0)), "after": int(sizes.get(g, 0))}
             for g in touched
@@ -1935,6 +1950,7 @@ def apply_rebalance(
 
     now = utcnow()
     groups = _apply_groups(session, document, now)
+    _apply_relieved(groups, document.get("relieved"), now)
     changes = _apply_memberships(session, document, groups, record.id, now)
     territory = _apply_territory(session, document["territory"])
     record.applied_at, record.applied_by = now, user_id
@@ -2059,6 +2075,22 @@ def _apply_groups(
         groups[group_id].active = False
     session.flush()
     return groups
+
+
+def _apply_relieved(
+    groups: dict[str, Group], relieved: list[str] | None, now: datetime
+) -> None:
+    """Mark the groups the plan leaves relieved, keeping the first date, and
+    clear the others; a plan stored without the list (made before it existed)
+    leaves every mark as it is."""
+    if relieved is None:
+        return
+    marked = set(relieved)
+    for group_id, group in groups.items():
+        if group_id not in marked:
+            group.relieved_at = None
+        elif group.relieved_at is None:
+            group.relieved_at = now
 
 
 def _apply_memberships(

@@ -455,14 +455,10 @@ def test_rebalance_keeps_the_cap_and_writes_change_lists(tmp_path: Path) -> None
     assert (changes["action"] == "add").sum() >= 1
 
 
-def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
-    """With an `added` column, members nobody has added yet are rerouted (an
-    "add" elsewhere, no removal) instead of moved, and the new assignments say
-    who still has to be added."""
-    out = tmp_path / "demo"
-    assert invoke("demo", "--out", out).exit_code == 0
-    inputs = out / "input"
-    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+def _newcomers_at_free_homes(
+    inputs: Path, registrations: pd.DataFrame, n: int, tag: str
+) -> pd.DataFrame:
+    """``n`` registrations at demo homes nobody registered yet, ids ``<tag>NNN``."""
     addresses = pd.read_csv(inputs / "addresses.csv", dtype=str)
     homes = addresses[addresses["gebruiksdoel"] == "woonfunctie"]
     taken = set(
@@ -473,9 +469,68 @@ def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
             k not in taken
             for k in zip(homes["postcode"], homes["huisnummer"], strict=True)
         ]
-    ].sample(300, random_state=2)
+    ].sample(n, random_state=2)
     newcomers = free[["postcode", "huisnummer", "huisletter", "huisnummertoevoeging"]]
-    newcomers.insert(0, "registration_id", [f"N{i:03d}" for i in range(len(free))])
+    newcomers.insert(0, "registration_id", [f"{tag}{i:03d}" for i in range(n)])
+    return newcomers.reset_index(drop=True)
+
+
+def test_rebalance_marks_relieved_groups_and_reads_the_mark_back(
+    tmp_path: Path,
+) -> None:
+    """Groups that handed members on get `relieved` = yes in the new
+    assignments; a rebalance from those assignments hands on no existing
+    member of a marked group (it splits instead). A bad mark exits 2."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    inputs = out / "input"
+    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+    first = _newcomers_at_free_homes(inputs, registrations, 60, "N")
+    now = tmp_path / "now.csv"
+    pd.concat([registrations, first], ignore_index=True).to_csv(now, index=False)
+    assert (
+        _rebalance(inputs, now, out / "assignments.csv", tmp_path / "a").exit_code == 0
+    )
+
+    plan = json.loads((tmp_path / "a" / "plan.json").read_text())
+    result = pd.read_csv(tmp_path / "a" / "assignments.csv", dtype=str)
+    marked = set(result.loc[result["relieved"] == "yes", "group_id"])
+    handed_on = {m["from_group"] for m in plan["moves"] if m["reason"] == "overflow"}
+    assert marked == set(plan["relieved"]) and marked
+    assert marked <= handed_on
+    assert set(result["relieved"]) == {"yes", "no"}
+
+    # three more sign-ups at addresses of a marked group join it by address
+    # and cannot be handed on: its existing members would have to go
+    group = sorted(marked)[0]
+    everyone = pd.concat([registrations, first], ignore_index=True)
+    mine = result.loc[result["group_id"] == group, "registration_id"]
+    again = everyone[everyone["registration_id"].isin(mine)].head(3).copy()
+    again["registration_id"] = [f"M{i}" for i in range(len(again))]
+    later = tmp_path / "later.csv"
+    pd.concat([everyone, again], ignore_index=True).to_csv(later, index=False)
+    run = _rebalance(inputs, later, tmp_path / "a" / "assignments.csv", tmp_path / "b")
+    assert run.exit_code == 0, run.output
+    plan = json.loads((tmp_path / "b" / "plan.json").read_text())
+    out_of_group = {m["reason"] for m in plan["moves"] if m["from_group"] == group}
+    assert out_of_group == {"split"} and plan["summary"]["split_groups"] >= 1
+
+    result.loc[0, "relieved"] = "soms"
+    result.to_csv(tmp_path / "bad.csv", index=False)
+    bad = _rebalance(inputs, later, tmp_path / "bad.csv", tmp_path / "c")
+    assert bad.exit_code == 2 and "row 1, field `relieved`" in bad.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
+    """With an `added` column, members nobody has added yet are rerouted (an
+    "add" elsewhere, no removal) instead of moved, and the new assignments say
+    who still has to be added."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    inputs = out / "input"
+    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
+    newcomers = _newcomers_at_free_homes(inputs, registrations, 300, "N")
     now = tmp_path / "now.csv"
     pd.concat([registrations, newcomers], ignore_index=True).to_csv(now, index=False)
     old = pd.read_csv(out / "assignments.csv", dtype=str)

@@ -184,6 +184,77 @@ def test_one_at_a_time_moves_no_more_than_a_batch_while_adds_are_pending() -> No
     assert one_at_a_time(current, newcomers, pending=False) == (1, 0)
 
 
+def at_the_centre(current: pd.DataFrame, group: str, n: int, tag: str) -> pd.DataFrame:
+    """``n`` newcomers at the centre of ``group``, each at an address of its own."""
+    mine = current[current["group_id"] == group]
+    centre = mine[["x", "y"]].mean().to_numpy()
+    return pd.DataFrame(
+        {
+            "registration_id": [f"{tag}{i}" for i in range(n)],
+            "address_key": [f"{tag}|{i}" for i in range(n)],
+            "x": centre[0] + np.arange(n, dtype=float),
+            "y": centre[1] + 2.0 * np.arange(n),
+            "woonplaats": mine["woonplaats"].iloc[0],
+        }
+    )
+
+
+def take(state: pd.DataFrame, joiners: pd.DataFrame, plan) -> pd.DataFrame:
+    """The members after a plan: the state and the newcomers, regrouped."""
+    everyone = pd.concat([state.drop(columns="group_id"), joiners])
+    return (
+        everyone.set_index("registration_id")
+        .loc[plan.assignment.index]
+        .assign(group_id=plan.assignment)
+        .reset_index()
+    )
+
+
+def test_a_group_that_handed_members_on_splits_at_its_next_overflow() -> None:
+    """The first overflow of a group is relieved through a neighbour and marks
+    the group relieved; passed on, the mark makes the next overflow a split
+    (no member handed on), which clears it. Without the mark the same step
+    hands a member on again."""
+    current = partitioned(400)
+    group = current["group_id"].value_counts().index[0]
+    first = at_the_centre(
+        current, group, 51 - int((current["group_id"] == group).sum()), "A"
+    )
+    relieved = rebalance(current, joiners=first, max_size=50)
+    assert relieved.summary["split_groups"] == 0
+    assert set(relieved.moves["reason"]) == {"overflow"}
+    assert relieved.relieved == [group]
+
+    state = take(current, first, relieved)
+    second = at_the_centre(state, group, 1, "B")
+    again = rebalance(state, joiners=second, max_size=50)
+    assert again.summary["split_groups"] == 0 and len(again.moves) >= 1
+
+    split = rebalance(state, joiners=second, max_size=50, relieved=relieved.relieved)
+    check(split.assignment, pd.concat([state, second]), 50)
+    assert split.summary["split_groups"] == 1
+    assert set(split.moves["reason"]) == {"split"}
+    assert set(split.moves["from_group"]) == {group}
+    assert group not in split.relieved
+
+
+def test_a_relieved_group_back_at_its_planned_fill_is_relieved_no_more() -> None:
+    """Leavers that take a relieved group down to its planned fill clear the
+    mark: its area no longer fills faster than it holds."""
+    current = partitioned(400)
+    group = current["group_id"].value_counts().index[0]
+    n = 51 - int((current["group_id"] == group).sum())
+    first = at_the_centre(current, group, n, "A")
+    state = take(current, first, rebalance(current, joiners=first, max_size=50))
+    mine = state.loc[state["group_id"] == group, "registration_id"]
+    assert len(mine) == 50
+
+    kept = rebalance(state, leavers=mine.head(4), max_size=50, relieved=[group])
+    gone = rebalance(state, leavers=mine.head(5), max_size=50, relieved=[group])
+    assert kept.relieved == [group]
+    assert gone.relieved == [] and gone.summary["moved"] == 0
+
+
 def test_group_over_the_cap_without_neighbours_splits_and_the_new_half_moves() -> None:
     """With no group next door to take the overflow, the group splits in two."""
     current = town(45, villages=1)
@@ -269,11 +340,19 @@ def test_invariants_hold_over_join_and_leave_sequences(
     current = partitioned(150, seed=seed, max_size=max_size)
     everyone = current.drop(columns="group_id")
     rng = np.random.default_rng(seed)
+    relieved: list[str] = []
     for step, (n_join, n_leave) in enumerate(steps):
         joiners = town(n_join, seed=seed * 10 + step + 1)
         ids = current["registration_id"].to_numpy()
         leavers = rng.choice(ids, size=min(n_leave, len(ids)), replace=False)
-        plan = rebalance(current, joiners=joiners, leavers=leavers, max_size=max_size)
+        plan = rebalance(
+            current,
+            joiners=joiners,
+            leavers=leavers,
+            max_size=max_size,
+            relieved=relieved,
+        )
+        relieved = plan.relieved
         everyone = pd.concat([everyone, joiners], ignore_index=True)
         check(plan.assignment, everyone, max_size)
         assert plan.assignment.index.is_unique

@@ -32,6 +32,7 @@ from tests.service.helpers_service import (
     Seeded,
     TestClient,
     bearer,
+    built_in_whatsapp,
     e164,
     number_forms,
     registration_body,
@@ -751,3 +752,69 @@ def test_removals_still_to_do_follow_the_member(full, newcomers):
     (leave,) = rows(other)
     assert (leave["action"], leave["other_group_id"]) == ("remove", group)
     _assert_one_open_membership_each(full)
+
+
+def _relieved_at(seeded: Seeded, group_id: str) -> Any:
+    """The group's ``relieved_at`` as stored."""
+    with seeded.services.sessions() as session:
+        return session.get(Group, group_id).relieved_at
+
+
+def test_a_group_relieved_once_splits_at_its_next_overflow(make_settings, book):
+    """Cap 6, two groups of 4 per woonplaats: the third newcomer in a group
+    makes it hand an edge member to the neighbour, which marks it relieved; at
+    the next overflow the neighbour still has room, yet the group splits
+    instead of handing on another member, and the mark is cleared."""
+    rows = spread_rows(book, 8)
+    groups = store.plan_groups(book, [row["address_key"] for row in rows], 6)
+    with TestClient(create_app(make_settings(max_group_size=6))) as client:
+        seeded = seed(client, rows, groups)
+        arrivals = Newcomers(seeded, book, groups)
+        group = seeded.groups[0]
+        woonplaats = seeded.in_group(group)[0]["row"]["woonplaats"]
+        others = [
+            r["row"]
+            for r in seeded.residents
+            if r["group_id"] != group and r["row"]["woonplaats"] == woonplaats
+        ]
+        assert others, "the woonplaats needs a second group"
+        far_side = (
+            sum(r["x"] for r in others) / len(others),
+            sum(r["y"] for r in others) / len(others),
+        )
+
+        # the overflowing newcomers share the address of the member farthest
+        # from the neighbour: they cannot be handed on, an existing member must
+        deep = max(
+            seeded.in_group(group),
+            key=lambda r: math.dist((r["row"]["x"], r["row"]["y"]), far_side),
+        )["row"]
+
+        def overflow() -> dict[str, Any]:
+            arrivals.count += 1
+            body = registration_body(deep, 900 + arrivals.count)
+            assert client.post("/registrations", json=body).status_code == 201
+            with seeded.services.sessions() as session, session.begin():
+                built_in_whatsapp(session)
+            plan = _plan(seeded)
+            assert _apply(seeded, plan["plan_id"]).status_code == 200
+            with seeded.services.sessions() as session, session.begin():
+                built_in_whatsapp(session)
+            return plan
+
+        for _ in range(2):  # fill the group to the cap
+            arrivals.register(group, away_from=far_side)
+        relieved = overflow()
+        assert relieved["summary"]["split_groups"] == 0
+        assert {m["reason"] for m in relieved["moves"]} == {"overflow"}
+        assert {m["from_group"] for m in relieved["moves"]} == {group}
+        assert _relieved_at(seeded, group) is not None
+        (neighbour,) = {m["to_group"] for m in relieved["moves"]}
+        assert _open_sizes(seeded)[neighbour] < 6  # room for one more
+
+        split = overflow()
+        assert split["summary"]["split_groups"] == 1
+        assert {m["reason"] for m in split["moves"]} == {"split"}
+        assert _relieved_at(seeded, group) is None
+        assert max(_open_sizes(seeded).values()) <= 6
+        _assert_one_open_membership_each(seeded)
