@@ -12,7 +12,7 @@ real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
   every addition carried out before the next newcomer and once with all of
   them still pending (``pending_adds``): total moved, and moved by the splits
   the sequence needs, against the single batch of the same newcomers; each
-  step passes the previous plan's ``relieved`` groups on and gives every
+  step passes the previous plan's ``handed_on`` counts on and gives every
   address the group of its nearest member, and its seconds are those spent in
   ``rebalance`` (``bench/rebalance_api_bench.py`` runs the same through the
   HTTP API);
@@ -214,14 +214,14 @@ def one_by_one(
 
     With ``pending`` every earlier newcomer is still waiting for their
     beheerder (``pending_adds``), as when several sign up between two rounds
-    of the beheerders. Each step passes the previous plan's ``relieved`` on and
+    of the beheerders. Each step passes the previous plan's ``handed_on`` on and
     gives every address the group of its nearest member again, as the service
     keeps its territories (it re-shares only those of groups that changed).
     """
     state = current.copy()
     run = {"moved": 0, "split_moves": 0, "rerouted": 0, "splits": 0, "seconds": 0.0}
     waiting: list[str] = []
-    relieved: list[str] = []
+    handed_on: dict[str, int] = {}
     for _, one in batch.iterrows():
         territory = assign_addresses(register, state, state["group_id"])
         step = rebalance(
@@ -230,9 +230,9 @@ def one_by_one(
             address_groups=territory.set_axis(register["address_key"]),
             max_size=CAP,
             pending_adds=waiting if pending else (),
-            relieved=relieved,
+            handed_on=handed_on,
         )
-        relieved = step.relieved
+        handed_on = step.handed_on
         run["moved"] += step.summary["moved"]
         run["split_moves"] += int(step.moves["reason"].eq("split").sum())
         run["rerouted"] += step.summary["rerouted"]

@@ -120,15 +120,17 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
 
     An optional ``added`` column says whether the beheerder has added the member
     to the WhatsApp group yet (``yes``/``no``, also ``ja``/``nee``, ``true``/
-    ``false``, ``1``/``0``); it is read as booleans. So is an optional
-    ``relieved`` column, written by ``rebalance``: ``yes`` where the member's
-    group handed members on to a neighbour since it was made or last split.
+    ``false``, ``1``/``0``); it is read as booleans. An optional ``handed_on``
+    column, written by ``rebalance``, gives per row the members the row's group
+    handed on to a neighbour since it was made or last split (a whole number,
+    at least 0); it is read as integers.
 
     Raises
     ------
     InputFileError
-        For a missing column, an empty value, a registration listed twice or an
-        ``added`` or ``relieved`` value that is none of those.
+        For a missing column, an empty value, a registration listed twice, an
+        ``added`` value that is none of those or a ``handed_on`` value that is
+        not a whole number of at least 0.
     """
     path = Path(path)
     frame = _read_csv(path)
@@ -141,9 +143,10 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
         row = int(np.flatnonzero(repeated.to_numpy())[0])
         msg = "this `registration_id` is assigned twice"
         raise InputFileError(path, msg, row=row + 1, field="registration_id")
-    for col in ("added", "relieved"):
-        if col in frame.columns:
-            frame[col] = _yes_no(path, frame[col], col)
+    if "added" in frame.columns:
+        frame["added"] = _yes_no(path, frame["added"], "added")
+    if "handed_on" in frame.columns:
+        frame["handed_on"] = _count(path, frame["handed_on"], "handed_on")
     return frame
 
 
@@ -160,6 +163,17 @@ def _yes_no(path: Path, values: pd.Series, field: str) -> pd.Series:
         msg = "must be yes or no (ja/nee, true/false, 1/0)"
         raise InputFileError(path, msg, row=row + 1, field=field)
     return text.isin(_YES).astype(bool)
+
+
+def _count(path: Path, values: pd.Series, field: str) -> pd.Series:
+    """Whole numbers of at least 0 from text; a file error on the first other."""
+    text = values.astype("string").str.strip()
+    bad = ~text.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        msg = "must be a whole number of at least 0"
+        raise InputFileError(path, msg, row=row + 1, field=field)
+    return text.astype("int64")
 
 
 def read_boundaries(path: str | Path) -> dict[str, gpd.GeoDataFrame]:

@@ -12,12 +12,15 @@ resident, so a rebalance changes only what it must:
    cheapest chain of neighbouring groups
    (a min-cost flow over the group adjacency graph): relieving a group of a few
    members moves far fewer residents than splitting it, and both groups stay
-   contiguous. A group that already handed members on since it was made or
-   last split (``relieved``) passes on only newcomers and members with a
-   pending add: its area grows faster than it can hold, and relieving it again
-   would move one member per newcomer until it splits anyway;
-4. a group that still would exceed ``max_size`` (no room nearby, a relieved
-   group, or only households of several registrations at its edge) is split
+   contiguous. A group that already handed on, since it was made or last
+   split, as many existing members as the headroom its plan left
+   (:func:`split_threshold`, counted in ``handed_on``) passes on only newcomers
+   and members with a pending add: its area fills faster than planned, and
+   relieving it again would move one member per newcomer, filling its
+   neighbours' headroom, until it or they split anyway;
+4. a group that still would exceed ``max_size`` (no room nearby, a group that
+   handed on enough, or only households of several registrations at its edge)
+   is split
    into compact parts along its longest extent; the part holding most existing
    members keeps the group, so only the members of the new part move;
 5. with ``min_size`` set, a group that fell below it is merged into its nearest
@@ -32,10 +35,11 @@ group yet, so placing them elsewhere costs no removal: such a *reroute* is
 listed apart from the moves and gives only an "add" in the new group.
 Newcomers arriving one at a time, with a rebalance after each, cost more moves
 than the same newcomers in one batch: a step cannot know the later newcomers.
-Two inputs narrow the gap: reroutes cost no removal, and ``relieved`` makes a
+Two inputs narrow the gap: reroutes cost no removal, and ``handed_on`` makes a
 group whose area keeps filling split once (about half its members move)
-instead of handing on one member per newcomer; the plan's ``relieved`` is the
-value to pass to the next rebalance (``bench/REBALANCE.md``).
+instead of handing on one member per newcomer for ever; the plan's
+``handed_on`` is the value to pass to the next rebalance
+(``bench/REBALANCE.md``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,10 +100,10 @@ class RebalancePlan:
         "merge").
     summary
         Counts and seconds, JSON-ready.
-    relieved
-        Groups that handed existing members on to a neighbour (reason
-        "overflow") since they were made or last split and are still above the
-        planned fill: the ``relieved`` argument of the next rebalance.
+    handed_on
+        Per group, the existing members it handed on to a neighbour (reason
+        "overflow") since it was made or last split; groups without any are
+        left out. The ``handed_on`` argument of the next rebalance.
     """
 
     assignment: pd.Series
@@ -113,7 +117,7 @@ class RebalancePlan:
         default_factory=lambda: pd.DataFrame(columns=MOVE_COLUMNS)
     )
     summary: dict = field(default_factory=dict)
-    relieved: list[str] = field(default_factory=list)
+    handed_on: dict[str, int] = field(default_factory=dict)
 
 
 def rebalance(
@@ -128,7 +132,7 @@ def rebalance(
     within: str = "woonplaats",
     seed: int = 0,
     pending_adds: Iterable[str] = (),
-    relieved: Iterable[str] = (),
+    handed_on: Mapping[str, int] | None = None,
 ) -> RebalancePlan:
     """Plan the smallest change that keeps every group within the cap.
 
@@ -151,10 +155,11 @@ def rebalance(
     pending_adds
         ``registration_id`` values of current members whose addition to their
         group is still pending: moving them is a reroute, not a move.
-    relieved
-        Groups that handed members on since they were made or last split (the
-        previous plan's :attr:`RebalancePlan.relieved`): above the cap again,
-        they split instead of moving existing members to a neighbour.
+    handed_on
+        Existing members each group handed on since it was made or last split
+        (the previous plan's :attr:`RebalancePlan.handed_on`). A group that
+        handed on :func:`split_threshold` or more splits at its next overflow
+        instead of moving more members to a neighbour.
 
     Returns
     -------
@@ -198,16 +203,17 @@ def rebalance(
 
     # a full group hands edge households next door; what still overflows splits
     plan_size = max(1, math.floor(target_fill * max_size))
-    sizes = state["group_id"].value_counts()
-    relieved = {g for g in map(str, relieved) if sizes.get(g, 0) > plan_size}
-    state = _push_overflow(state, unit_cols, max_size, plan_size, relieved)
+    handed_on = {str(g): int(n) for g, n in (handed_on or {}).items() if n > 0}
+    threshold = split_threshold(max_size, target_fill)
+    held = {g for g, n in handed_on.items() if n >= threshold}
+    state = _push_overflow(state, unit_cols, max_size, plan_size, held)
     state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)
     merges = 0
     if min_size is not None:
         state, merges = _merge_small(state, unit_cols, min_size, max_size)
 
     plan = _assemble(current, state, leaves)
-    plan.relieved = _still_relieved(state, plan.moves, relieved, split, plan_size)
+    plan.handed_on = _handed_on_after(state, plan.moves, handed_on, split)
     plan.summary["split_groups"] = len(split)
     plan.summary["merged_groups"] = merges
     plan.summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -224,6 +230,18 @@ def rebalance(
         plan.summary["dissolved_groups"],
     )
     return plan
+
+
+def split_threshold(max_size: int, target_fill: float = 0.9) -> int:
+    """Members a group may hand on to neighbours before it splits instead.
+
+    The headroom a fresh partition leaves in a group (``max_size`` minus the
+    planned fill), at least one: once a group has overflowed by that much since
+    it was made or last split, its area fills faster than the plan allowed for,
+    and each further relief would move one member per newcomer. A split then
+    moves about half the group once.
+    """
+    return max(1, max_size - max(1, math.floor(target_fill * max_size)))
 
 
 class _Namer:
@@ -325,7 +343,7 @@ def _push_overflow(
     unit_cols: list[str],
     max_size: int,
     plan_size: int,
-    relieved: set[str],
+    held: set[str],
 ) -> pd.DataFrame:
     """Relieve full groups by moving edge households to neighbours with room.
 
@@ -333,9 +351,9 @@ def _push_overflow(
     along the cheapest chain of adjacent groups to room, one single-registration
     household at a time from the edge facing the next group, newcomers first
     (moving them changes nobody's group); both groups stay contiguous. Members
-    of a ``relieved`` group move only when their add is pending (or they are
-    new). What cannot be carried (no room within reach, or no such household at
-    the edge) is left for :func:`_split_overflowing`.
+    of a ``held`` group move only when their add is pending (or they are new).
+    What cannot be carried (no room within reach, or no such household at the
+    edge) is left for :func:`_split_overflowing`.
     """
     sizes = state["group_id"].value_counts()
     if not (sizes > max_size).any():
@@ -344,8 +362,8 @@ def _push_overflow(
     groups = state["group_id"].to_numpy(dtype=object, copy=True)
     cheap = (state["origin"].isna() | state["pending"]).to_numpy()
     alone = state.groupby("address_key")["address_key"].transform("size").eq(1)
-    held = state["group_id"].isin(relieved).to_numpy() & ~cheap
-    movable = alone.to_numpy() & ~held
+    kept = state["group_id"].isin(held).to_numpy() & ~cheap
+    movable = alone.to_numpy() & ~kept
     xy = state[["x", "y"]].to_numpy(dtype=float)
     over_units = np.unique(codes[np.isin(groups, sizes.index[sizes > max_size])])
 
@@ -413,19 +431,22 @@ def _split_overflowing(
     return state, sorted(sizes.index[sizes > max_size])
 
 
-def _still_relieved(
+def _handed_on_after(
     state: pd.DataFrame,
     moves: pd.DataFrame,
-    relieved: set[str],
+    handed_on: dict[str, int],
     split: list[str],
-    plan_size: int,
-) -> list[str]:
-    """Groups that handed members on since they were made or last split and
-    are still above the planned fill (a group emptied by leavers is not)."""
-    handed_on = set(moves.loc[moves["reason"].eq("overflow"), "from_group"])
-    sizes = state["group_id"].value_counts()
-    full = set(sizes.index[sizes > plan_size])
-    return sorted(((relieved | handed_on) - set(split)) & full)
+) -> dict[str, int]:
+    """Members each group handed on since it was made or last split, after the
+    plan: the earlier count plus this plan's overflow moves out of it; zero
+    (left out) for a group that split or is gone."""
+    out = moves.loc[moves["reason"].eq("overflow"), "from_group"].value_counts()
+    counts = {
+        g: handed_on.get(g, 0) + int(out.get(g, 0))
+        for g in set(handed_on) | set(out.index)
+    }
+    alive = set(state["group_id"].dropna()) - set(split)
+    return {g: n for g, n in sorted(counts.items()) if n > 0 and g in alive}
 
 
 def _halves(part: pd.DataFrame) -> np.ndarray:

@@ -248,9 +248,10 @@ def rebalance(
     leavers; registrations not yet in ``assignments`` are the newcomers. Writes
     the new ``assignments.csv``, ``plan.json`` and ``changes/<group_id>.csv``
     (with ``telefoon`` on the rows to add, when the registrations carry it).
-    The groups whose rows say ``relieved`` = yes are split rather than relieved
-    again; the new ``assignments.csv`` says it for the groups the plan leaves
-    relieved, so running on from it carries the mark on.
+    A ``handed_on`` column (members the row's group handed on to neighbours
+    since it was made or last split) makes a group that handed on enough split
+    rather than hand on more; the new ``assignments.csv`` carries the counts
+    on, so running on from it keeps them.
     """
     register = io.read_addresses(addresses)
     people = io.read_registrations(registrations)
@@ -277,7 +278,11 @@ def rebalance(
     # members the beheerder has not added yet can be rerouted instead of moved
     added = old.set_index("registration_id")["added"] if "added" in old else None
     pending = [] if added is None else added.index[~added.to_numpy()].tolist()
-    relieved = old.loc[old["relieved"], "group_id"] if "relieved" in old else []
+    handed_on = (
+        old.groupby("group_id")["handed_on"].max().to_dict()
+        if "handed_on" in old
+        else {}
+    )
     plan = rebalance_groups(
         current,
         joiners=placed[~known],
@@ -289,7 +294,7 @@ def rebalance(
         within=within,
         seed=seed,
         pending_adds=pending,
-        relieved=sorted(set(relieved)),
+        handed_on=handed_on,
     )
     io.write_outputs(out, _rebalance_writers(plan, placed, people, added))
     return plan.summary
@@ -305,9 +310,9 @@ def _rebalance_writers(
 
     With ``added`` (from the old assignments) the new assignments carry it on:
     ``yes`` for a member added before who stays, ``no`` for everyone with an
-    "add" on a change list now or still pending. ``relieved`` is yes on the rows
-    of the groups the plan leaves relieved. A rerouted member gets a "cancel"
-    row in the group it left: its earlier "add" there is off.
+    "add" on a change list now or still pending. ``handed_on`` is the count of
+    each row's group after the plan. A rerouted member gets a "cancel" row in
+    the group it left: its earlier "add" there is off.
     """
     info = placed.set_index("registration_id")[["woonplaats", "buurtcode"]]
     assignments = (
@@ -322,8 +327,8 @@ def _rebalance_writers(
         ids = assignments["registration_id"]
         still = ids.map(added).fillna(False).astype(bool) & ~ids.isin(set(adds))
         assignments["added"] = still.map({True: "yes", False: "no"})
-    relieved = assignments["group_id"].isin(set(plan.relieved))
-    assignments["relieved"] = relieved.map({True: "yes", False: "no"})
+    handed_on = assignments["group_id"].map(plan.handed_on)
+    assignments["handed_on"] = handed_on.fillna(0).astype("int64")
     # a rerouted member's earlier "add" is called off in the group it left
     cancels = plan.reroutes.rename(columns={"from_group": "group_id"}).assign(
         action="cancel"
@@ -336,7 +341,7 @@ def _rebalance_writers(
         "summary": plan.summary,
         "new_groups": plan.new_groups,
         "dissolved_groups": plan.dissolved_groups,
-        "relieved": plan.relieved,
+        "handed_on": plan.handed_on,
         "moves": plan.moves.to_dict(orient="records"),
         "reroutes": plan.reroutes.to_dict(orient="records"),
         "joins": plan.joins.to_dict(orient="records"),

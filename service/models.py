@@ -154,10 +154,9 @@ class Group(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # last member number handed out; numbers are never reused within a group
     last_member_number: Mapped[int] = mapped_column(Integer, default=0)
-    # since when the group hands members on to a neighbour because its area
-    # fills faster than it can hold (reset when it splits or empties to its
-    # planned fill); such a group is split rather than relieved again
-    relieved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # existing members the group handed on to a neighbour since it was made or
+    # last split; at partition.rebalance.split_threshold it splits instead
+    handed_on: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Territory(Base):

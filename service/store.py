@@ -60,7 +60,7 @@ from partition.geocode import (
     RegisterGeocoder,
 )
 from partition.pipeline import run_partition
-from partition.rebalance import RebalancePlan, rebalance
+from partition.rebalance import RebalancePlan, rebalance, split_threshold
 from partition.register import prepare_register
 from partition.territories import assign_addresses
 from service import db, texts
@@ -977,13 +977,20 @@ def group_members(
 
 
 def group_overview(
-    session: Session, group_ids: Iterable[str] | None = None
+    session: Session,
+    group_ids: Iterable[str] | None = None,
+    *,
+    max_size: int = 50,
 ) -> list[dict[str, object]]:
     """Sizes and coverage per active group, for the steering group: no person.
 
     ``coverage`` is the share of the addresses in the group's territory with at
-    least one member.
+    least one member. ``handed_on`` counts the members the group handed on to
+    a neighbour since it was made or last split; with ``splits_next`` it has
+    handed on enough (:func:`partition.rebalance.split_threshold`) that its
+    next overflow splits it, so it will need a second beheerder.
     """
+    threshold = split_threshold(max_size)
     query = select(Group).where(Group.active.is_(True)).order_by(Group.id)
     if group_ids is not None:
         query = query.where(Group.id.in_(list(group_ids)))
@@ -1023,6 +1030,8 @@ def group_overview(
             if addresses.get(group.id)
             else None,
             "open_tasks": tasks.get(group.id, 0),
+            "handed_on": group.handed_on,
+            "splits_next": group.handed_on >= threshold,
         }
         for group in groups
     ]
@@ -1311,10 +1320,10 @@ def apply_plan(session: Session, plan: GroupPlan, *, replace: bool) -> dict[str,
             )
         else:
             group.woonplaats, group.active = woonplaats, True
-            group.relieved_at = None
+            group.handed_on = 0
     for group_id, group in existing.items():
         if group_id not in plan.groups:
-            group.active, group.relieved_at = False, None
+            group.active, group.handed_on = False, 0
     session.flush()
 
     session.execute(delete(Territory))
@@ -1436,7 +1445,7 @@ def data_version(session: Session) -> str:
     """A fingerprint of the stored state that groups and coverage are made from.
 
     SHA-256 over the registrations (id, status, address key), the open
-    memberships, the groups (id, active, relieved or not) and the territories,
+    memberships, the groups (id, active, members handed on) and the territories,
     each in key order. Every registration, leave, erasure, placement, move and
     group change gives another value, so a rebalance plan made on one version
     is refused on another: an optimistic check that needs no counter for every
@@ -1455,9 +1464,7 @@ def data_version(session: Session) -> str:
         select(Membership.id, Membership.registration_id, Membership.group_id)
         .where(Membership.ended_at.is_(None))
         .order_by(Membership.id),
-        select(Group.id, Group.active, Group.relieved_at.is_not(None)).order_by(
-            Group.id
-        ),
+        select(Group.id, Group.active, Group.handed_on).order_by(Group.id),
         select(Territory.address_key, Territory.group_id).order_by(
             Territory.address_key
         ),
@@ -1557,9 +1564,9 @@ class RebalanceInputs:
     pending_adds
         Members whose "add" in their present group is still pending: their
         beheerder has not added them to the WhatsApp group yet.
-    relieved
-        Active groups that handed members on since they were made or last
-        split (``Group.relieved_at``).
+    handed_on
+        Per active group with any, the members it handed on since it was made
+        or last split (``Group.handed_on``).
     """
 
     current: pd.DataFrame
@@ -1567,7 +1574,7 @@ class RebalanceInputs:
     leavers: list[str]
     territory: pd.Series
     pending_adds: list[str]
-    relieved: list[str]
+    handed_on: dict[str, int]
 
 
 def rebalance_inputs(session: Session) -> RebalanceInputs:
@@ -1600,9 +1607,9 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
         .distinct()
         .order_by(GroupChange.registration_id)
     ).all()
-    relieved = session.scalars(
-        select(Group.id)
-        .where(Group.active.is_(True), Group.relieved_at.is_not(None))
+    handed_on = session.execute(
+        select(Group.id, Group.handed_on)
+        .where(Group.active.is_(True), Group.handed_on > 0)
         .order_by(Group.id)
     ).all()
 
@@ -1621,7 +1628,7 @@ def rebalance_inputs(session: Session) -> RebalanceInputs:
             {str(k): str(g) for k, g in territory}, dtype=object, name="group_id"
         ),
         pending_adds=[str(r) for r in pending_adds],
-        relieved=[str(g) for g in relieved],
+        handed_on={str(g): int(n) for g, n in handed_on},
     )
 
 
@@ -1683,7 +1690,7 @@ def plan_rebalance(
         max_size=max_size,
         within=REBALANCE_WITHIN,
         pending_adds=inputs.pending_adds,
-        relieved=inputs.relieved,
+        handed_on=inputs.handed_on,
     )
     taken = set(session.scalars(select(Group.id)))
     document = _plan_document(plan, inputs, book.register, taken)
@@ -1777,7 +1784,7 @@ def _plan_document(
             {"group_id": g, "woonplaats": str(woonplaats[g])} for g in new_groups
         ],
         "dissolved_groups": [str(g) for g in plan.dissolved_groups],
-        "relieved": sorted(rename.get(str(g), str(g)) for g in plan.relieved),
+        "handed_on": {rename.get(g, g): n for g, n in plan.handed_on.items()},
         "sizes": {
             str(g): {"before": int(before.get(g, 0)), "after": int(sizes.get(g, 0))}
             for g in touched
@@ -1950,7 +1957,7 @@ def apply_rebalance(
 
     now = utcnow()
     groups = _apply_groups(session, document, now)
-    _apply_relieved(groups, document.get("relieved"), now)
+    _apply_handed_on(groups, document.get("handed_on"))
     changes = _apply_memberships(session, document, groups, record.id, now)
     territory = _apply_territory(session, document["territory"])
     record.applied_at, record.applied_by = now, user_id
@@ -2077,20 +2084,16 @@ def _apply_groups(
     return groups
 
 
-def _apply_relieved(
-    groups: dict[str, Group], relieved: list[str] | None, now: datetime
+def _apply_handed_on(
+    groups: dict[str, Group], handed_on: dict[str, int] | None
 ) -> None:
-    """Mark the groups the plan leaves relieved, keeping the first date, and
-    clear the others; a plan stored without the list (made before it existed)
-    leaves every mark as it is."""
-    if relieved is None:
+    """Store the members each group handed on, as the plan counts them (zero
+    for a group it leaves out); a plan stored without the counts (made before
+    they existed) leaves them as they are."""
+    if handed_on is None:
         return
-    marked = set(relieved)
     for group_id, group in groups.items():
-        if group_id not in marked:
-            group.relieved_at = None
-        elif group.relieved_at is None:
-            group.relieved_at = now
+        group.handed_on = int(handed_on.get(group_id, 0))
 
 
 def _apply_memberships(

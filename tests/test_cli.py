@@ -475,12 +475,13 @@ def _newcomers_at_free_homes(
     return newcomers.reset_index(drop=True)
 
 
-def test_rebalance_marks_relieved_groups_and_reads_the_mark_back(
+def test_rebalance_counts_members_handed_on_and_reads_the_count_back(
     tmp_path: Path,
 ) -> None:
-    """Groups that handed members on get `relieved` = yes in the new
-    assignments; a rebalance from those assignments hands on no existing
-    member of a marked group (it splits instead). A bad mark exits 2."""
+    """The new assignments give each group's count of members handed on to a
+    neighbour; a rebalance from them splits a group whose count reached the
+    threshold instead of handing on more, and hands on from one below it. A
+    count that is not a whole number exits 2."""
     out = tmp_path / "demo"
     assert invoke("demo", "--out", out).exit_code == 0
     inputs = out / "input"
@@ -494,31 +495,40 @@ def test_rebalance_marks_relieved_groups_and_reads_the_mark_back(
 
     plan = json.loads((tmp_path / "a" / "plan.json").read_text())
     result = pd.read_csv(tmp_path / "a" / "assignments.csv", dtype=str)
-    marked = set(result.loc[result["relieved"] == "yes", "group_id"])
-    handed_on = {m["from_group"] for m in plan["moves"] if m["reason"] == "overflow"}
-    assert marked == set(plan["relieved"]) and marked
-    assert marked <= handed_on
-    assert set(result["relieved"]) == {"yes", "no"}
+    counts = result.groupby("group_id")["handed_on"].first().astype(int)
+    overflow = [m["from_group"] for m in plan["moves"] if m["reason"] == "overflow"]
+    assert counts[counts > 0].to_dict() == pd.Series(overflow).value_counts().to_dict()
+    assert plan["handed_on"] == counts[counts > 0].to_dict() != {}
 
-    # three more sign-ups at addresses of a marked group join it by address
-    # and cannot be handed on: its existing members would have to go
-    group = sorted(marked)[0]
+    # three more sign-ups at addresses of a group that handed on join it by
+    # address and cannot be handed on: its existing members would have to go
+    group = counts.idxmax()
     everyone = pd.concat([registrations, first], ignore_index=True)
-    mine = result.loc[result["group_id"] == group, "registration_id"]
-    again = everyone[everyone["registration_id"].isin(mine)].head(3).copy()
-    again["registration_id"] = [f"M{i}" for i in range(len(again))]
+    mine = result["group_id"] == group
+    again = everyone[
+        everyone["registration_id"].isin(result.loc[mine, "registration_id"])
+    ]
+    again = again.head(3).assign(registration_id=["M0", "M1", "M2"])
     later = tmp_path / "later.csv"
     pd.concat([everyone, again], ignore_index=True).to_csv(later, index=False)
-    run = _rebalance(inputs, later, tmp_path / "a" / "assignments.csv", tmp_path / "b")
-    assert run.exit_code == 0, run.output
-    plan = json.loads((tmp_path / "b" / "plan.json").read_text())
-    out_of_group = {m["reason"] for m in plan["moves"] if m["from_group"] == group}
-    assert out_of_group == {"split"} and plan["summary"]["split_groups"] >= 1
+    reasons = {}
+    for count in (4, 5):  # the threshold at cap 50 is 5
+        result.loc[mine, "handed_on"] = str(count)
+        result.to_csv(tmp_path / f"with{count}.csv", index=False)
+        run = _rebalance(
+            inputs, later, tmp_path / f"with{count}.csv", tmp_path / f"b{count}"
+        )
+        assert run.exit_code == 0, run.output
+        plan = json.loads((tmp_path / f"b{count}" / "plan.json").read_text())
+        reasons[count] = {
+            m["reason"] for m in plan["moves"] if m["from_group"] == group
+        }
+    assert reasons == {4: {"overflow"}, 5: {"split"}}
 
-    result.loc[0, "relieved"] = "soms"
+    result.loc[0, "handed_on"] = "-1"
     result.to_csv(tmp_path / "bad.csv", index=False)
     bad = _rebalance(inputs, later, tmp_path / "bad.csv", tmp_path / "c")
-    assert bad.exit_code == 2 and "row 1, field `relieved`" in bad.output
+    assert bad.exit_code == 2 and "row 1, field `handed_on`" in bad.output
     assert not (tmp_path / "c").exists()
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from partition.errors import InfeasibleError
 from partition.groups import partition_members
 from partition.quality import partition_quality
-from partition.rebalance import rebalance
+from partition.rebalance import rebalance, split_threshold
 
 
 def town(n: int, *, seed: int = 0, villages: int = 2) -> pd.DataFrame:
@@ -210,49 +210,43 @@ def take(state: pd.DataFrame, joiners: pd.DataFrame, plan) -> pd.DataFrame:
     )
 
 
-def test_a_group_that_handed_members_on_splits_at_its_next_overflow() -> None:
-    """The first overflow of a group is relieved through a neighbour and marks
-    the group relieved; passed on, the mark makes the next overflow a split
-    (no member handed on), which clears it. Without the mark the same step
-    hands a member on again."""
-    current = partitioned(400)
-    group = current["group_id"].value_counts().index[0]
-    first = at_the_centre(
-        current, group, 51 - int((current["group_id"] == group).sum()), "A"
-    )
-    relieved = rebalance(current, joiners=first, max_size=50)
-    assert relieved.summary["split_groups"] == 0
-    assert set(relieved.moves["reason"]) == {"overflow"}
-    assert relieved.relieved == [group]
-
-    state = take(current, first, relieved)
-    second = at_the_centre(state, group, 1, "B")
-    again = rebalance(state, joiners=second, max_size=50)
-    assert again.summary["split_groups"] == 0 and len(again.moves) >= 1
-
-    split = rebalance(state, joiners=second, max_size=50, relieved=relieved.relieved)
-    check(split.assignment, pd.concat([state, second]), 50)
-    assert split.summary["split_groups"] == 1
-    assert set(split.moves["reason"]) == {"split"}
-    assert set(split.moves["from_group"]) == {group}
-    assert group not in split.relieved
-
-
-def test_a_relieved_group_back_at_its_planned_fill_is_relieved_no_more() -> None:
-    """Leavers that take a relieved group down to its planned fill clear the
-    mark: its area no longer fills faster than it holds."""
+def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow() -> None:
+    """Each overflow relieved through a neighbour adds to the group's count of
+    members handed on; passed on, a count below the threshold lets the next
+    overflow be relieved again, a count at it makes the group split instead (no
+    member handed on), which resets the count."""
     current = partitioned(400)
     group = current["group_id"].value_counts().index[0]
     n = 51 - int((current["group_id"] == group).sum())
     first = at_the_centre(current, group, n, "A")
-    state = take(current, first, rebalance(current, joiners=first, max_size=50))
-    mine = state.loc[state["group_id"] == group, "registration_id"]
-    assert len(mine) == 50
+    relieved = rebalance(current, joiners=first, max_size=50)
+    assert relieved.summary["split_groups"] == 0
+    assert set(relieved.moves["reason"]) == {"overflow"}
+    assert relieved.handed_on == {group: len(relieved.moves)}
 
-    kept = rebalance(state, leavers=mine.head(4), max_size=50, relieved=[group])
-    gone = rebalance(state, leavers=mine.head(5), max_size=50, relieved=[group])
-    assert kept.relieved == [group]
-    assert gone.relieved == [] and gone.summary["moved"] == 0
+    state = take(current, first, relieved)
+    second = at_the_centre(state, group, 1, "B")
+    threshold = split_threshold(50)
+    below = rebalance(
+        state, joiners=second, max_size=50, handed_on={group: threshold - 1}
+    )
+    assert below.summary["split_groups"] == 0 and len(below.moves) >= 1
+    assert below.handed_on[group] == threshold - 1 + len(below.moves)
+
+    split = rebalance(state, joiners=second, max_size=50, handed_on={group: threshold})
+    check(split.assignment, pd.concat([state, second]), 50)
+    assert split.summary["split_groups"] == 1
+    assert set(split.moves["reason"]) == {"split"}
+    assert set(split.moves["from_group"]) == {group}
+    assert group not in split.handed_on
+
+
+def test_split_threshold_is_the_planned_headroom() -> None:
+    """The members a group may hand on is the room its plan leaves, at least 1."""
+    assert split_threshold(50) == 5
+    assert split_threshold(70, 0.9) == 7
+    assert split_threshold(50, 1.0) == 1
+    assert split_threshold(4, 0.9) == 1
 
 
 def test_group_over_the_cap_without_neighbours_splits_and_the_new_half_moves() -> None:
@@ -340,7 +334,7 @@ def test_invariants_hold_over_join_and_leave_sequences(
     current = partitioned(150, seed=seed, max_size=max_size)
     everyone = current.drop(columns="group_id")
     rng = np.random.default_rng(seed)
-    relieved: list[str] = []
+    handed_on: dict[str, int] = {}
     for step, (n_join, n_leave) in enumerate(steps):
         joiners = town(n_join, seed=seed * 10 + step + 1)
         ids = current["registration_id"].to_numpy()
@@ -350,9 +344,9 @@ def test_invariants_hold_over_join_and_leave_sequences(
             joiners=joiners,
             leavers=leavers,
             max_size=max_size,
-            relieved=relieved,
+            handed_on=handed_on,
         )
-        relieved = plan.relieved
+        handed_on = plan.handed_on
         everyone = pd.concat([everyone, joiners], ignore_index=True)
         check(plan.assignment, everyone, max_size)
         assert plan.assignment.index.is_unique

@@ -33,10 +33,13 @@ NOT_FOUND = {404: {"model": MessageOut, "description": "No such group or task"}}
 
 
 @router.get("/groups", tags=["steering", "beheerders"])
-def list_groups(user: AnyUser, session: SessionDep) -> list[dict[str, object]]:
+def list_groups(
+    user: AnyUser, services: ServicesDep, session: SessionDep
+) -> list[dict[str, object]]:
     """Groups with size and coverage: all for steering, one's own for a beheerder."""
     group_ids = None if user.role == STEERING else user.group_ids
-    return store.group_overview(session, group_ids)
+    max_size = services.settings.max_group_size
+    return store.group_overview(session, group_ids, max_size=max_size)
 
 
 @router.get("/stats", tags=["steering"], dependencies=[STEERING_ONLY])

@@ -754,17 +754,20 @@ def test_removals_still_to_do_follow_the_member(full, newcomers):
     _assert_one_open_membership_each(full)
 
 
-def _relieved_at(seeded: Seeded, group_id: str) -> Any:
-    """The group's ``relieved_at`` as stored."""
+def _handed_on(seeded: Seeded, group_id: str) -> int:
+    """The group's count of members handed on, as stored."""
     with seeded.services.sessions() as session:
-        return session.get(Group, group_id).relieved_at
+        return session.get(Group, group_id).handed_on
 
 
-def test_a_group_relieved_once_splits_at_its_next_overflow(make_settings, book):
-    """Cap 6, two groups of 4 per woonplaats: the third newcomer in a group
-    makes it hand an edge member to the neighbour, which marks it relieved; at
-    the next overflow the neighbour still has room, yet the group splits
-    instead of handing on another member, and the mark is cleared."""
+def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow(
+    make_settings, book
+):
+    """Cap 6 (planned fill 5, so one member of headroom), two groups of 4 per
+    woonplaats: the third newcomer in a group makes it hand an edge member to
+    the neighbour, counted in the group; at the next overflow the neighbour
+    still has room, yet the group splits instead of handing on another member,
+    and the count is reset."""
     rows = spread_rows(book, 8)
     groups = store.plan_groups(book, [row["address_key"] for row in rows], 6)
     with TestClient(create_app(make_settings(max_group_size=6))) as client:
@@ -806,15 +809,22 @@ def test_a_group_relieved_once_splits_at_its_next_overflow(make_settings, book):
             arrivals.register(group, away_from=far_side)
         relieved = overflow()
         assert relieved["summary"]["split_groups"] == 0
-        assert {m["reason"] for m in relieved["moves"]} == {"overflow"}
+        assert [m["reason"] for m in relieved["moves"]] == ["overflow"]
         assert {m["from_group"] for m in relieved["moves"]} == {group}
-        assert _relieved_at(seeded, group) is not None
+        assert _handed_on(seeded, group) == 1
         (neighbour,) = {m["to_group"] for m in relieved["moves"]}
         assert _open_sizes(seeded)[neighbour] < 6  # room for one more
+        overview = client.get("/groups", headers=bearer(seeded.steering)).json()
+        rows = {g["group_id"]: g for g in overview}
+        assert (rows[group]["handed_on"], rows[group]["splits_next"]) == (1, True)
+        assert (rows[neighbour]["handed_on"], rows[neighbour]["splits_next"]) == (
+            0,
+            False,
+        )
 
         split = overflow()
         assert split["summary"]["split_groups"] == 1
         assert {m["reason"] for m in split["moves"]} == {"split"}
-        assert _relieved_at(seeded, group) is None
+        assert _handed_on(seeded, group) == 0
         assert max(_open_sizes(seeded).values()) <= 6
         _assert_one_open_membership_each(seeded)
