@@ -20,6 +20,7 @@ After every step the largest group is checked against the cap. It prints one
 table and asserts nothing but the cap. Run from the repository root::
 
     python bench/rebalance_api_bench.py [--members 500] [--newcomers 1000] [--seed 0]
+        [--municipality demo|losser]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -53,12 +55,16 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 CAP = 50
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+LOSSER_BUURTEN = SHARED / "losser_buurten_2024_cbs_generalised_rd.geojson"
+LOSSER_WIJKEN = SHARED / "losser_wijken_2024_cbs_generalised_rd.geojson"
 
 
-def people(seed: int, n_addresses: int, n_registrations: int, newcomers: int):
-    """The demo's addresses and registrations, split into members and newcomers."""
+def people(seed: int, n_addresses: int, n_registrations: int, newcomers: int, **places):
+    """The demo's addresses and registrations, split into members and newcomers;
+    ``places`` (``buurten``, ``wijken``) lays the demo out on real boundaries."""
     demo = make_demo_municipality(
-        seed=seed, n_addresses=n_addresses, n_registrations=n_registrations
+        seed=seed, n_addresses=n_addresses, n_registrations=n_registrations, **places
     )
     register = prepare_register(demo.addresses)
     geocoded = RegisterGeocoder(register).geocode(demo.registrations)
@@ -245,14 +251,30 @@ def main() -> None:
     parser.add_argument("--newcomers", type=int, default=1_000)
     parser.add_argument("--addresses", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--municipality",
+        choices=("demo", "losser"),
+        default="demo",
+        help="the generated demo, or generated addresses on the real Losser "
+        "buurten and wijken (CBS, ../shared/data)",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
+    places = {}
+    if args.municipality == "losser":
+        if not LOSSER_BUURTEN.is_file():
+            print(f"skipped Losser: {LOSSER_BUURTEN} not found (needs ../shared/data)")
+            return
+        places = {
+            "buurten": gpd.read_file(LOSSER_BUURTEN),
+            "wijken": gpd.read_file(LOSSER_WIJKEN),
+        }
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         n_registrations = args.members + args.newcomers
         addresses, _, members, joining = people(
-            args.seed, args.addresses, n_registrations, args.newcomers
+            args.seed, args.addresses, n_registrations, args.newcomers, **places
         )
         register_file = root / "addresses.csv"
         io.csv_writer(addresses.drop(columns="geometry"))(register_file)
@@ -293,9 +315,12 @@ def main() -> None:
         ]
         for name, r in runs.items()
     ]
-    print(
-        f"demo municipality, {args.addresses:,} addresses, seed {args.seed}, cap {CAP}"
+    where = (
+        "demo municipality"
+        if args.municipality == "demo"
+        else "generated addresses on the Losser buurten"
     )
+    print(f"{where}, {args.addresses:,} addresses, seed {args.seed}, cap {CAP}")
     print("moved = existing members placed in another group (two manual steps each)")
     print(
         "in another group at the end = first members whose group at the end is not "

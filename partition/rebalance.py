@@ -20,9 +20,8 @@ resident, so a rebalance changes only what it must:
    neighbours' headroom, until it or they split anyway;
 4. a group that still would exceed ``max_size`` (no room nearby, a group that
    handed on enough, or only households of several registrations at its edge)
-   is split
-   into compact parts along its longest extent; the part holding most existing
-   members keeps the group, so only the members of the new part move;
+   is split into compact parts along its longest extent; the part holding most
+   existing members keeps the group, so only the members of the new part move;
 5. with ``min_size`` set, a group that fell below it is merged into its nearest
    neighbour in the same unit when the result fits under ``max_size``.
 
