@@ -475,6 +475,20 @@ def _newcomers_at_free_homes(
     return newcomers.reset_index(drop=True)
 
 
+def _demo_and_newcomers(
+    tmp_path: Path, n: int
+) -> tuple[Path, pd.DataFrame, pd.DataFrame, Path]:
+    """The demo's outputs, its registrations, ``n`` newcomers at free homes and
+    the registrations file with both (``now.csv``)."""
+    out = tmp_path / "demo"
+    assert invoke("demo", "--out", out).exit_code == 0
+    registrations = pd.read_csv(out / "input" / "registrations.csv", dtype=str)
+    newcomers = _newcomers_at_free_homes(out / "input", registrations, n, "N")
+    now = tmp_path / "now.csv"
+    pd.concat([registrations, newcomers], ignore_index=True).to_csv(now, index=False)
+    return out, registrations, newcomers, now
+
+
 def test_rebalance_counts_members_handed_on_and_reads_the_count_back(
     tmp_path: Path,
 ) -> None:
@@ -482,13 +496,8 @@ def test_rebalance_counts_members_handed_on_and_reads_the_count_back(
     neighbour; a rebalance from them splits a group whose count reached the
     threshold instead of handing on more, and hands on from one below it. A
     count that is not a whole number exits 2."""
-    out = tmp_path / "demo"
-    assert invoke("demo", "--out", out).exit_code == 0
+    out, registrations, first, now = _demo_and_newcomers(tmp_path, 60)
     inputs = out / "input"
-    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
-    first = _newcomers_at_free_homes(inputs, registrations, 60, "N")
-    now = tmp_path / "now.csv"
-    pd.concat([registrations, first], ignore_index=True).to_csv(now, index=False)
     assert (
         _rebalance(inputs, now, out / "assignments.csv", tmp_path / "a").exit_code == 0
     )
@@ -536,13 +545,8 @@ def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:
     """With an `added` column, members nobody has added yet are rerouted (an
     "add" elsewhere, no removal) instead of moved, and the new assignments say
     who still has to be added."""
-    out = tmp_path / "demo"
-    assert invoke("demo", "--out", out).exit_code == 0
+    out, registrations, newcomers, now = _demo_and_newcomers(tmp_path, 300)
     inputs = out / "input"
-    registrations = pd.read_csv(inputs / "registrations.csv", dtype=str)
-    newcomers = _newcomers_at_free_homes(inputs, registrations, 300, "N")
-    now = tmp_path / "now.csv"
-    pd.concat([registrations, newcomers], ignore_index=True).to_csv(now, index=False)
     old = pd.read_csv(out / "assignments.csv", dtype=str)
     waiting = set(old["registration_id"].iloc[::2])  # every other one not added
     old["added"] = ["nee" if r in waiting else "ja" for r in old["registration_id"]]
