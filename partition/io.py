@@ -130,7 +130,7 @@ def read_assignments(path: str | Path) -> pd.DataFrame:
     InputFileError
         For a missing column, an empty value, a registration listed twice, an
         ``added`` value that is none of those or a ``handed_on`` value that is
-        not a whole number of at least 0.
+        not a whole number from 0 to 999,999,999.
     """
     path = Path(path)
     frame = _read_csv(path)
@@ -166,12 +166,13 @@ def _yes_no(path: Path, values: pd.Series, field: str) -> pd.Series:
 
 
 def _count(path: Path, values: pd.Series, field: str) -> pd.Series:
-    """Whole numbers of at least 0 from text; a file error on the first other."""
+    """Whole numbers from 0 to 999,999,999 written in digits 0-9; a file error
+    on the first other value."""
     text = values.astype("string").str.strip()
-    bad = ~text.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
+    bad = ~text.str.fullmatch(r"[0-9]{1,9}").fillna(False).to_numpy(dtype=bool)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        msg = "must be a whole number of at least 0"
+        msg = "must be a whole number from 0 to 999999999"
         raise InputFileError(path, msg, row=row + 1, field=field)
     return text.astype("int64")
 

@@ -12,8 +12,8 @@ resident, so a rebalance changes only what it must:
    cheapest chain of neighbouring groups
    (a min-cost flow over the group adjacency graph): relieving a group of a few
    members moves far fewer residents than splitting it, and both groups stay
-   contiguous. A group that already handed on, since it was made or last
-   split, as many existing members as the headroom its plan left
+   contiguous. An overflowing group that already handed on, since it was made
+   or last split, as many existing members as the headroom its plan left
    (:func:`split_threshold`, counted in ``handed_on``) passes on only newcomers
    and members with a pending add: its area fills faster than planned, and
    relieving it again would move one member per newcomer, filling its
@@ -34,10 +34,10 @@ group yet, so placing them elsewhere costs no removal: such a *reroute* is
 listed apart from the moves and gives only an "add" in the new group.
 Newcomers arriving one at a time, with a rebalance after each, cost more moves
 than the same newcomers in one batch: a step cannot know the later newcomers.
-Two inputs narrow the gap: reroutes cost no removal, and ``handed_on`` makes a
-group whose area keeps filling split once (about half its members move)
-instead of handing on one member per newcomer for ever; the plan's
-``handed_on`` is the value to pass to the next rebalance
+Two inputs narrow the gap: ``pending_adds`` (a reroute costs no removal) and
+``handed_on``, which makes a group whose area keeps filling split once (about
+half its members move) instead of handing on one member per newcomer for ever;
+the plan's ``handed_on`` is the value to pass to the next rebalance
 (``bench/REBALANCE.md``).
 """
 
@@ -203,16 +203,26 @@ def rebalance(
     # a full group hands edge households next door; what still overflows splits
     plan_size = max(1, math.floor(target_fill * max_size))
     handed_on = {str(g): int(n) for g, n in (handed_on or {}).items() if n > 0}
+    sizes = state["group_id"].value_counts()
+    overflowing = set(sizes.index[sizes > max_size])
     threshold = split_threshold(max_size, target_fill)
-    held = {g for g, n in handed_on.items() if n >= threshold}
+    held = {g for g, n in handed_on.items() if n >= threshold} & overflowing
     state = _push_overflow(state, unit_cols, max_size, plan_size, held)
     state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)
+    while (state["group_id"].value_counts() > max_size).any():
+        # a cut beside a large address can leave a part above the cap: relieve
+        # it as any group, then cut again what still overflows
+        state = _push_overflow(state, unit_cols, max_size, plan_size, set())
+        state, more = _split_overflowing(
+            state, names, max_size, plan_size, within, seed
+        )
+        split += more
     merges = 0
     if min_size is not None:
         state, merges = _merge_small(state, unit_cols, min_size, max_size)
 
     plan = _assemble(current, state, leaves)
-    plan.handed_on = _handed_on_after(state, plan.moves, handed_on, split)
+    plan.handed_on = _handed_on_after(state, plan.moves, handed_on, overflowing, split)
     plan.summary["split_groups"] = len(split)
     plan.summary["merged_groups"] = merges
     plan.summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -393,13 +403,12 @@ def _split_overflowing(
     within: str,
     seed: int,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Split every group above ``max_size`` into compact parts; return the
-    groups that split (by the id they keep).
+    """Split every group above ``max_size`` into compact parts; list them.
 
-    The part with most confirmed existing members keeps the group id; the others
-    become new groups. Two parts are cut across the group's longest extent at the
-    median; a group more than twice the planned size is re-partitioned by the
-    engine.
+    Groups are listed by the id they keep: the part with most confirmed
+    existing members keeps it, the others become new groups. Two parts are cut
+    across the group's longest extent at the median; a group more than twice
+    the planned size is re-partitioned by the engine.
     """
     sizes = state["group_id"].value_counts()
     for group in sorted(sizes.index[sizes > max_size]):
@@ -434,12 +443,18 @@ def _handed_on_after(
     state: pd.DataFrame,
     moves: pd.DataFrame,
     handed_on: dict[str, int],
+    overflowing: set[str],
     split: list[str],
 ) -> dict[str, int]:
-    """Members each group handed on since it was made or last split, after the
-    plan: the earlier count plus this plan's overflow moves out of it; zero
-    (left out) for a group that split or is gone."""
-    out = moves.loc[moves["reason"].eq("overflow"), "from_group"].value_counts()
+    """Members each group handed on since it was made or last split, after the plan.
+
+    The earlier count plus this plan's overflow moves out of the group, when it
+    was above the cap itself: a group that only passed a neighbour's surplus on
+    along a chain did not overflow. A group that split or is gone counts zero
+    and is left out.
+    """
+    overflow = moves["reason"].eq("overflow") & moves["from_group"].isin(overflowing)
+    out = moves.loc[overflow, "from_group"].value_counts()
     counts = {
         g: handed_on.get(g, 0) + int(out.get(g, 0))
         for g in set(handed_on) | set(out.index)

@@ -980,15 +980,16 @@ def group_overview(
     session: Session,
     group_ids: Iterable[str] | None = None,
     *,
-    max_size: int = 50,
+    max_size: int,
 ) -> list[dict[str, object]]:
     """Sizes and coverage per active group, for the steering group: no person.
 
     ``coverage`` is the share of the addresses in the group's territory with at
     least one member. ``handed_on`` counts the members the group handed on to
     a neighbour since it was made or last split; with ``splits_next`` it has
-    handed on enough (:func:`partition.rebalance.split_threshold`) that its
-    next overflow splits it, so it will need a second beheerder.
+    handed on enough (:func:`partition.rebalance.split_threshold`) to hand on
+    no more existing members: at its next overflow that a newcomer on its edge
+    cannot take next door, it splits, and will need a second beheerder.
     """
     threshold = split_threshold(max_size)
     query = select(Group).where(Group.active.is_(True)).order_by(Group.id)
@@ -1957,7 +1958,7 @@ def apply_rebalance(
 
     now = utcnow()
     groups = _apply_groups(session, document, now)
-    _apply_handed_on(groups, document.get("handed_on"))
+    _apply_handed_on(groups, document["handed_on"])
     changes = _apply_memberships(session, document, groups, record.id, now)
     territory = _apply_territory(session, document["territory"])
     record.applied_at, record.applied_by = now, user_id
@@ -2084,14 +2085,12 @@ def _apply_groups(
     return groups
 
 
-def _apply_handed_on(
-    groups: dict[str, Group], handed_on: dict[str, int] | None
-) -> None:
-    """Store the members each group handed on, as the plan counts them (zero
-    for a group it leaves out); a plan stored without the counts (made before
-    they existed) leaves them as they are."""
-    if handed_on is None:
-        return
+def _apply_handed_on(groups: dict[str, Group], handed_on: dict[str, int]) -> None:
+    """Store the members each group handed on, as the plan counts them.
+
+    A group the plan leaves out counts zero. A plan stored before the counts
+    existed never gets here: :func:`data_version` includes them, so it is stale.
+    """
     for group_id, group in groups.items():
         group.handed_on = int(handed_on.get(group_id, 0))
 

@@ -534,11 +534,12 @@ def test_rebalance_counts_members_handed_on_and_reads_the_count_back(
         }
     assert reasons == {4: {"overflow"}, 5: {"split"}}
 
-    result.loc[0, "handed_on"] = "-1"
-    result.to_csv(tmp_path / "bad.csv", index=False)
-    bad = _rebalance(inputs, later, tmp_path / "bad.csv", tmp_path / "c")
-    assert bad.exit_code == 2 and "row 1, field `handed_on`" in bad.output
-    assert not (tmp_path / "c").exists()
+    for wrong in ("-1", "1" * 20, "\u0663"):  # negative, too large, not 0-9
+        result.loc[0, "handed_on"] = wrong
+        result.to_csv(tmp_path / "bad.csv", index=False)
+        bad = _rebalance(inputs, later, tmp_path / "bad.csv", tmp_path / "c")
+        assert bad.exit_code == 2 and "row 1, field `handed_on`" in bad.output
+        assert not (tmp_path / "c").exists()
 
 
 def test_rebalance_reroutes_members_not_added_yet(tmp_path: Path) -> None:

@@ -241,6 +241,67 @@ def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow() -> No
     assert group not in split.handed_on
 
 
+def test_a_held_group_with_a_large_address_at_its_centre_stays_within_the_cap() -> None:
+    """A group that may hand on no more, of 6 households at its two ends and
+    one address of 44 at its centre, takes 4 more sign-ups there: the cut
+    beside the large address leaves a part above the cap, which is relieved
+    and cut again until every group fits."""
+    current = partitioned(400)
+    group = current["group_id"].value_counts().index[0]
+    mine = current[current["group_id"] == group]
+    xy = mine[["x", "y"]].to_numpy()
+    centre = xy.mean(axis=0)
+    along = (xy - centre) @ np.linalg.svd(xy - centre, full_matrices=False)[2][0]
+    order = np.argsort(along)
+    ends = mine.iloc[np.r_[order[:3], order[-3:]]]
+    flat = {"address_key": "FLAT", "x": centre[0], "y": centre[1]}
+    flat["woonplaats"] = mine["woonplaats"].iloc[0]
+    residents = pd.DataFrame({"registration_id": [f"F{i}" for i in range(44)], **flat})
+    state = pd.concat(
+        [current[current["group_id"] != group], ends, residents.assign(group_id=group)],
+        ignore_index=True,
+    )
+    joiners = pd.DataFrame({"registration_id": [f"J{i}" for i in range(4)], **flat})
+    plan = rebalance(state, joiners=joiners, max_size=50, handed_on={group: 5})
+    check(plan.assignment, pd.concat([state, joiners]), 50)
+    assert plan.summary["split_groups"] >= 1
+
+
+def test_a_group_that_only_passes_a_neighbours_surplus_on_is_not_counted() -> None:
+    """Three groups in a row (50, 50, 40): newcomers in the first are relieved
+    through the second into the third. Only the first overflowed, so only it
+    counts members handed on, and the second relieves its own first overflow."""
+    rows = []
+    for g, x0, n in (("dorp-01", 0, 50), ("dorp-02", 200, 50), ("dorp-03", 400, 40)):
+        rows += [
+            {
+                "registration_id": f"{g}-{k:02d}",
+                "address_key": f"{g}|{k}",
+                "x": 250_000.0 + x0 + (k // 5) * 20,
+                "y": 470_000.0 + (k % 5) * 20,
+                "woonplaats": "Dorp",
+                "group_id": g,
+            }
+            for k in range(n)
+        ]
+    state, handed_on = pd.DataFrame(rows), {}
+    for step in range(4):
+        one = pd.DataFrame(
+            {
+                "registration_id": [f"N{step}"],
+                "address_key": [f"N|{step}"],
+                "x": [250_040.0 + step * 0.5],
+                "y": [470_040.0],
+                "woonplaats": ["Dorp"],
+            }
+        )
+        plan = rebalance(state, joiners=one, max_size=50, handed_on=handed_on)
+        handed_on = plan.handed_on
+        state = take(state, one, plan)
+        assert set(handed_on) <= {"dorp-01"}
+    assert handed_on["dorp-01"] >= 1
+
+
 def test_split_threshold_is_the_planned_headroom() -> None:
     """The members a group may hand on is the room its plan leaves, at least 1."""
     assert split_threshold(50) == 5

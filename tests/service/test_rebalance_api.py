@@ -828,3 +828,12 @@ def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow(
         assert _handed_on(seeded, group) == 0
         assert max(_open_sizes(seeded).values()) <= 6
         _assert_one_open_membership_each(seeded)
+
+        # a plan is made on the counts too, and new groups start from zero
+        with seeded.services.sessions() as session, session.begin():
+            before = store.data_version(session)
+            session.get(Group, neighbour).handed_on = 3
+        with seeded.services.sessions() as session, session.begin():
+            assert store.data_version(session) != before
+            store.apply_plan(session, groups, replace=True)
+        assert _handed_on(seeded, neighbour) == 0
