@@ -166,8 +166,7 @@ def _yes_no(path: Path, values: pd.Series, field: str) -> pd.Series:
 
 
 def _count(path: Path, values: pd.Series, field: str) -> pd.Series:
-    """Whole numbers from 0 to 999,999,999 written in digits 0-9; a file error
-    on the first other value."""
+    """Whole numbers from 0 to 999,999,999 in digits 0-9; else a file error."""
     text = values.astype("string").str.strip()
     bad = ~text.str.fullmatch(r"[0-9]{1,9}").fillna(False).to_numpy(dtype=bool)
     if bad.any():
