@@ -209,14 +209,6 @@ def rebalance(
     held = {g for g, n in handed_on.items() if n >= threshold} & overflowing
     state = _push_overflow(state, unit_cols, max_size, plan_size, held)
     state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)
-    while (state["group_id"].value_counts() > max_size).any():
-        # a cut beside a large address can leave a part above the cap: relieve
-        # it as any group, then cut again what still overflows
-        state = _push_overflow(state, unit_cols, max_size, plan_size, set())
-        state, more = _split_overflowing(
-            state, names, max_size, plan_size, within, seed
-        )
-        split += more
     merges = 0
     if min_size is not None:
         state, merges = _merge_small(state, unit_cols, min_size, max_size)
@@ -408,14 +400,17 @@ def _split_overflowing(
     Groups are listed by the id they keep: the part with most confirmed
     existing members keeps it, the others become new groups. Two parts are cut
     across the group's longest extent at the median; a group more than twice
-    the planned size is re-partitioned by the engine.
+    the planned size, or one where that cut leaves a part above the cap (a
+    large address beside it), is re-partitioned by the engine, which keeps
+    every part within the cap.
     """
     sizes = state["group_id"].value_counts()
     for group in sorted(sizes.index[sizes > max_size]):
         rows = state.index[state["group_id"] == group]
         part = state.loc[rows]
-        if len(part) <= 2 * plan_size:
-            local = pd.Series(_halves(part), index=rows)
+        halves = _halves(part) if len(part) <= 2 * plan_size else None
+        if halves is not None and np.bincount(halves).max() <= max_size:
+            local = pd.Series(halves, index=rows)
         else:
             local = partition_members(
                 part,

@@ -243,9 +243,9 @@ def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow() -> No
 
 def test_a_held_group_with_a_large_address_at_its_centre_stays_within_the_cap() -> None:
     """A group that may hand on no more, of 6 households at its two ends and
-    one address of 44 at its centre, takes 4 more sign-ups there: the cut
-    beside the large address leaves a part above the cap, which is relieved
-    and cut again until every group fits."""
+    one address of 44 at its centre, takes 4 more sign-ups there: a cut across
+    its length beside the large address would leave a part above the cap, so
+    the split partitions the group instead and every group fits."""
     current = partitioned(400)
     group = current["group_id"].value_counts().index[0]
     mine = current[current["group_id"] == group]
