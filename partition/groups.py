@@ -23,7 +23,7 @@ boundary. Inside a unit:
    only when large flats cannot be packed otherwise) and reconnect groups whose
    members fall apart in the Delaunay graph of the unit (a piece whose
    neighbouring groups are all full joins one anyway when relief can pass the
-   surplus on);
+   surplus on, in rounds, since passing it on can cut off a piece elsewhere);
 6. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
@@ -53,11 +53,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from ortools.graph.python import min_cost_flow
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from partition.cohesion import mend_streets, recut_pairs
+from partition.cohesion import connected, mend_streets, recut_pairs, site_graph
 from partition.errors import InfeasibleError
 from partition.relief import relieve, top_up
 
@@ -74,6 +74,7 @@ _CANDIDATES = 6
 _MAX_ITER = 6
 _SETTLED = 0.02
 _BALANCE = 0.15
+_RECONNECT_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -354,12 +355,7 @@ def _partition_unit(
         offset += k_block
 
     edges = delaunay_edges(xy)
-    site_label = _repair_contiguity(
-        edges, weight, site_label, offset, max_size, plan.upper
-    )
-    site_label = _reattach_through_neighbours(
-        xy, edges, weight, site_label, offset, max_size, plan.upper
-    )
+    site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
     street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
         site_label = recut_pairs(
@@ -699,6 +695,174 @@ def _enforce_cap(
             fixed[site] = True
             fixed_load[target] += weight[site]
     return labels
+
+
+def _reconnect(
+    xy: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    max_size: int,
+    preferred: int,
+) -> np.ndarray:
+    """Reattach detached pieces of groups, round after round, within the cap.
+
+    A piece first joins a neighbouring group with room
+    (:func:`_repair_contiguity`); where every neighbour is full it joins one
+    anyway and the surplus is passed on (:func:`_reattach_through_neighbours`).
+    Passing the surplus along can cut a small piece off a group further on,
+    which the next round picks up; rounds stop when one leaves no fewer groups
+    broken, after at most ``_RECONNECT_ROUNDS``.
+    """
+    n = len(weight)
+    labels = _repair_contiguity(edges, weight, labels, k, max_size, preferred)
+    broken = _broken_groups(labels, edges, n)
+    for _ in range(_RECONNECT_ROUNDS):
+        if not broken:
+            break
+        again = _reattach_through_neighbours(
+            xy, edges, weight, labels, k, max_size, preferred
+        )
+        again = _repair_contiguity(edges, weight, again, k, max_size, preferred)
+        still = _broken_groups(again, edges, n)
+        if still >= broken:
+            break
+        labels, broken = again, still
+    if broken:
+        labels = _exchange_pieces(xy, edges, weight, labels, max_size)
+    return labels
+
+
+def _exchange_pieces(
+    xy: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    max_size: int,
+) -> np.ndarray:
+    """Trade each detached piece for as many registrations of the group it joins.
+
+    Where the groups around a piece are full and no chain reaches room, the
+    piece can still join the group it touches most if that group hands back
+    sites on its border with the piece's own group: both keep their sizes, both
+    stay within the cap, and the border moves a little instead of an island
+    remaining. A trade is made only when both groups come out connected; a
+    piece with no such trade stays where it is.
+    """
+    labels = labels.copy()
+    graph = site_graph(edges, len(weight))
+    for _ in range(_RECONNECT_ROUNDS):
+        comp, detached = _detached(labels, edges, weight)
+        if not detached.any():
+            break
+        sizes = np.bincount(labels, weights=weight).astype(np.int64)
+        touched: set[int] = set()
+        traded = False
+        pieces = pd.Series(weight[detached]).groupby(comp[detached]).sum()
+        for piece in pieces.sort_values(kind="stable").index:
+            sites = np.flatnonzero(comp == piece)
+            own = int(labels[sites[0]])
+            if own in touched:
+                continue
+            main = np.flatnonzero((labels == own) & ~detached)
+            trade = _trade(
+                xy, weight, labels, graph, sites, main, sizes, max_size, touched
+            )
+            if trade is None:
+                continue
+            other, back = trade
+            labels[sites] = other
+            labels[back] = own
+            moved = int(weight[sites].sum()) - int(weight[back].sum())
+            sizes[own] -= moved
+            sizes[other] += moved
+            touched.update((own, other))
+            traded = True
+        if not traded:
+            break
+    return labels
+
+
+def _trade(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    graph: csr_matrix,
+    piece: np.ndarray,
+    main: np.ndarray,
+    sizes: np.ndarray,
+    max_size: int,
+    touched: set[int],
+) -> tuple[int, np.ndarray] | None:
+    """The group a piece can join and the sites it hands back, or None.
+
+    The sites handed back are those nearest the piece's own group
+    (:func:`_hand_back`).
+    """
+    own = int(labels[piece[0]])
+    given = int(weight[piece].sum())
+    centre = np.average(xy[main], axis=0, weights=weight[main])
+
+    around = _neighbours(graph, piece)
+    for other in pd.unique(labels[around]):
+        if other == own or other in touched:
+            continue
+        # the trade must leave both groups at or below the cap
+        least = int(sizes[other]) + given - max_size
+        most = max_size - int(sizes[own]) + given
+        back = _hand_back(xy, weight, labels == other, graph, main, centre, least, most)
+        if back is None:
+            continue
+        members = np.flatnonzero(labels == other)
+        stays = np.concatenate([members[~np.isin(members, back)], piece])
+        if connected(graph, stays) and connected(graph, np.concatenate([main, back])):
+            return int(other), back
+    return None
+
+
+def _hand_back(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    in_other: np.ndarray,
+    graph: csr_matrix,
+    main: np.ndarray,
+    centre: np.ndarray,
+    least: int,
+    most: int,
+) -> np.ndarray | None:
+    """Sites of the other group weighing ``least`` to ``most``, or None.
+
+    They are taken in rings through the other group (its sites next to the own
+    group, then the ones next to those), closest to the own group's centre
+    first within a ring, skipping a site that would weigh past ``most``.
+    """
+    if least <= 0:
+        return np.empty(0, dtype=np.int64)
+    seen = np.zeros(len(weight), dtype=bool)
+    seen[main] = True
+    ring = main
+    back: list[int] = []
+    total = 0
+    while total < least:
+        ring = _neighbours(graph, ring)
+        ring = ring[in_other[ring] & ~seen[ring]]
+        if not len(ring):
+            return None
+        seen[ring] = True
+        ring = ring[np.argsort(((xy[ring] - centre) ** 2).sum(axis=1), kind="stable")]
+        for site in ring.tolist():
+            if total + weight[site] <= most:
+                back.append(site)
+                total += int(weight[site])
+            if total >= least:
+                break
+    return np.asarray(back, dtype=np.int64)
+
+
+def _neighbours(graph: csr_matrix, sites: np.ndarray) -> np.ndarray:
+    """The distinct sites joined by an edge to any of ``sites``."""
+    return np.unique(graph[sites].indices)
 
 
 def _repair_contiguity(

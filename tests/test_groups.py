@@ -8,10 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from partition.demo import make_demo_municipality
 from partition.errors import InfeasibleError
+from partition.geocode import RegisterGeocoder
 from partition.groups import (
     _broken_groups,
     _enforce_cap,
+    _exchange_pieces,
     _reattach_through_neighbours,
     _repair_contiguity,
     _take_nearest,
@@ -20,6 +23,7 @@ from partition.groups import (
     plan_groups,
     slugify,
 )
+from partition.quality import partition_quality
 
 
 def make_members(
@@ -254,6 +258,66 @@ def test_a_piece_cut_off_by_full_groups_is_reattached_along_a_chain() -> None:
     assert np.bincount(mended, minlength=3).tolist() == [8, 8, 8]
     column = (xy[:, 0] // 10).astype(int)
     assert set(mended[column <= 3]) == {0} and set(mended[column >= 8]) == {2}
+
+
+def test_a_piece_among_full_groups_is_traded_for_a_house_on_the_border() -> None:
+    """Cap 9, two groups of 9. Group 0 holds columns 0-3 and one house in
+    column 6, surrounded by group 1, which is full. Group 1 takes that house
+    and hands back the house of column 4 nearest group 0: both stay at 9 and
+    both are connected."""
+    xy, labels = strip(9, [0, 0, 0, 0, 1, 1, 1, 1, 1])
+    piece = np.flatnonzero((xy[:, 0] == 60.0) & (xy[:, 1] == 0.0))
+    labels[piece] = 0
+    weight = np.ones(len(xy), dtype=np.int64)
+    edges = delaunay_edges(xy)
+    assert _broken_groups(labels, edges, len(xy)) == 1
+
+    traded = _exchange_pieces(xy, edges, weight, labels, 9)
+
+    assert _broken_groups(traded, edges, len(xy)) == 0
+    assert np.bincount(traded).tolist() == [9, 9]
+    assert traded[piece] == 1
+    handed = np.flatnonzero(traded != labels)
+    assert sorted(xy[handed, 0]) == [40.0, 60.0]
+
+
+def test_no_trade_when_the_group_handing_back_would_fall_apart() -> None:
+    """Cap 5. Group 1 is a row of five houses whose middle one is its only
+    house next to group 0; group 0's fifth house hangs off the end of that
+    row. Handing the middle house back would cut group 1 in two, so the
+    house stays where it is."""
+    xy = np.array(
+        [[0, 0], [10, 0], [20, 0], [30, 0], [40, 0]]
+        + [[20, -10], [20, -20], [10, -20], [30, -20], [40, 10]],
+        dtype=float,
+    )
+    labels = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    edges = np.array(
+        [[0, 1], [1, 2], [2, 3], [3, 4], [2, 5], [5, 6], [6, 7], [6, 8], [4, 9]]
+    )
+    weight = np.ones(len(xy), dtype=np.int64)
+    assert _broken_groups(labels, edges, len(xy)) == 1
+
+    traded = _exchange_pieces(xy, edges, weight, labels, 5)
+
+    assert (traded == labels).all()
+
+
+def test_full_groups_of_a_generated_town_are_all_connected() -> None:
+    """At ``target_fill=1`` every group of a generated town is planned full, so
+    a piece cut off at a block seam has no neighbour with room. The 10,000
+    registrations of the benchmark's demo town left one such group broken
+    before pieces could be traded."""
+    demo = make_demo_municipality(seed=0, n_addresses=50_000, n_registrations=10_305)
+    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
+    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
+    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:10_000]
+
+    group_id = partition_members(members, max_size=50, target_fill=1.0)
+
+    quality = partition_quality(members, group_id, max_size=50)
+    assert quality["contiguous_pct"] == 100.0
+    assert group_id.value_counts().max() <= 50
 
 
 def test_village_with_one_registration_gets_its_own_group() -> None:
