@@ -53,7 +53,7 @@ from common import (
 )
 
 from partition.groups import delaunay_edges, partition_members
-from partition.quality import partition_quality
+from partition.quality import BALANCE_TOLERANCE, partition_quality
 
 CAP = 50
 """The group cap of every run (``max_size``)."""
@@ -141,6 +141,25 @@ def _kmc_fit(xy: np.ndarray, k: int, seed: int) -> np.ndarray:
 
     model = KMeansConstrained(
         n_clusters=k, size_min=None, size_max=CAP, n_init=1, random_state=seed
+    )
+    return np.asarray(model.fit_predict(xy))
+
+
+def _kmc_balanced_fit(xy: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means-constrained held to the balance the engine plans: no group below
+    85 % of the mean (``size_min``), none above the cap.
+
+    The issue ranks balance above compactness; this row shows how compact the
+    peer is under the same lower bound.
+    """
+    from k_means_constrained import KMeansConstrained
+
+    model = KMeansConstrained(
+        n_clusters=k,
+        size_min=math.ceil((1 - BALANCE_TOLERANCE) * len(xy) / k),
+        size_max=CAP,
+        n_init=1,
+        random_state=seed,
     )
     return np.asarray(model.fit_predict(xy))
 
@@ -255,6 +274,15 @@ METHODS = (
         2.0,
         (10_000, 13.7),
         _per_woonplaats(_kmc_fit),
+        "k_means_constrained",
+        per_woonplaats=True,
+    ),
+    Method(
+        "kmc-woonplaats-balanced",
+        "KMeansConstrained, per woonplaats, size_min 85 % of the mean",
+        2.0,
+        (10_000, 16.7),
+        _per_woonplaats(_kmc_balanced_fit),
         "k_means_constrained",
         per_woonplaats=True,
     ),
