@@ -13,10 +13,12 @@ boundary. Inside a unit:
    for large units, cuts the unit into blocks of at most ``_BLOCK_GROUPS`` groups
    so the cost stays near-linear in the number of registrations;
 4. inside each block, a capacitated assignment (min-cost flow, OR-Tools) on squared
-   distances to each site's few nearest group centres alternates with moving the
-   centres to their members' mean, like k-means with exact size bounds; squared
-   distances make the cells power-diagram cells, which are convex, so groups do
-   not interleave;
+   distances alternates with moving the centres to their members' mean, like
+   k-means with exact size bounds; its network links each site to its few nearest
+   group centres and each centre to its nearest sites, with a dearer route
+   through a hub where those links cannot meet the bounds, so it grows with the
+   sites, not with sites times groups; squared distances make the cells
+   power-diagram cells, which are convex, so groups do not interleave;
 5. repair passes keep every group at most ``max_size`` (moving sites to the
    nearest group with room, or, when that would leave islands, passing them along
    neighbouring groups with :mod:`partition.relief`; adding a group to a block
@@ -69,8 +71,9 @@ WHATSAPP_MAX_MEMBERS = 1024
 WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",)}
 """Boundary levels a group may not cross, with the columns that define them."""
 
-_BLOCK_GROUPS = 40
+_BLOCK_GROUPS = 200
 _CANDIDATES = 6
+_REACH = 2.0
 _MAX_ITER = 6
 _SETTLED = 0.02
 _BALANCE = 0.15
@@ -517,12 +520,9 @@ def _refine_block(
     mean = total / k
     upper = int(min(max_size, max(plan.upper, math.ceil(mean), weight.max())))
     lower = int(min(plan.lower, math.floor(mean)))
-    candidates = _CANDIDATES
     for _ in range(_MAX_ITER):
         centres = _centres(xy, weight, labels, k)
-        new, candidates = _capacitated_assign(
-            xy, weight, centres, lower, upper, candidates
-        )
+        new = _capacitated_assign(xy, weight, centres, lower, upper)
         changed = np.count_nonzero(new != labels)
         labels = new
         if changed <= _SETTLED * len(labels):
@@ -572,76 +572,130 @@ def _capacitated_assign(
     centres: np.ndarray,
     lower: int,
     upper: int,
-    candidates: int = _CANDIDATES,
-) -> tuple[np.ndarray, int]:
+) -> np.ndarray:
     """Assign sites to centres minimising squared distance within size bounds.
 
-    Each site is linked to its ``candidates`` nearest centres only (sparse
-    network); when that network has no feasible flow the candidate lists widen,
-    up to every centre. A site whose flow is split goes to the centre taking
-    most of it; the caller repairs the cap afterwards. Returns the labels and
-    the candidates that sufficed (every centre after the fallback without a
-    lower bound), so the next round of the same block starts there instead of
-    failing the same narrow networks again.
+    The network is sparse, so it grows with the sites rather than with sites
+    times groups: each site is linked to its ``_CANDIDATES`` nearest centres,
+    and each centre to its nearest sites holding ``_REACH`` groups' worth of
+    registrations, so a centre that the sites around it do not rank first can
+    still fill up. Where the links still leave no flow that meets the bounds,
+    every site has a dearer route through one hub that reaches every centre;
+    the sites sent through it are shared out among the centres the hub fed.
+    A site whose flow is split goes to the centre taking most of it; the caller
+    repairs the cap.
     """
     n_sites, k = len(weight), len(centres)
     total = int(weight.sum())
     lower = min(lower, total // k)
-    tree = cKDTree(centres)
-    m = min(k, candidates)
-    while True:
-        _, cand = tree.query(xy, k=m)
-        cand = cand.reshape(n_sites, m)
-        status, flows = _solve_flow(xy, weight, centres, cand, lower, upper)
-        if status == min_cost_flow.SimpleMinCostFlow.OPTIMAL:
-            break
-        if m == k:
-            lower = 0
-            status, flows = _solve_flow(xy, weight, centres, cand, 0, upper)
-            break
-        m = min(k, m * 2)
+    if k * upper < total:
+        msg = f"{k} groups of at most {upper} cannot hold {total} registrations"
+        raise _PackingError(msg)
+    m = min(k, _CANDIDATES)
+    _, nearest = cKDTree(centres).query(xy, k=m)
+    reach = min(n_sites, math.ceil(_REACH * upper * n_sites / total))
+    _, near = cKDTree(xy).query(centres, k=reach)
+    site = np.concatenate([np.repeat(np.arange(n_sites), m), np.ravel(near)])
+    to = np.concatenate([np.ravel(nearest), np.repeat(np.arange(k), reach)])
+    pair = np.unique(site * k + to)
+    site, to = pair // k, pair % k
 
-    if status != min_cost_flow.SimpleMinCostFlow.OPTIMAL:
-        nearest = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-        return nearest, m
-    flows = flows.reshape(n_sites, m)
-    return cand[np.arange(n_sites), np.argmax(flows, axis=1)], m
+    flows, into_hub, hub_out = _solve_flow(xy, weight, centres, site, to, lower, upper)
+    labels, most = _heaviest(site, to, flows, n_sites)
+    via_hub = into_hub > most
+    if via_hub.any():
+        labels[via_hub] = _share_out(xy[via_hub], weight[via_hub], centres, hub_out)
+    return labels
+
+
+def _share_out(
+    xy: np.ndarray, weight: np.ndarray, centres: np.ndarray, room: np.ndarray
+) -> np.ndarray:
+    """Send the hub's sites to the centres it fed, at least distance in total.
+
+    ``room`` is the hub flow each centre received. A site only partly routed
+    through the hub counts whole here, so every centre may take that excess
+    too; the cap repair after the assignment settles what is left over.
+    """
+    fed = np.flatnonzero(room > 0)
+    n_sites, k = len(weight), len(fed)
+    excess = max(0, int(weight.sum()) - int(room.sum()))
+    site = np.repeat(np.arange(n_sites), k)
+    to = np.tile(np.arange(k), n_sites)
+    flows, _, _ = _solve_flow(xy, weight, centres[fed], site, to, 0, room[fed] + excess)
+    return fed[_heaviest(site, to, flows, n_sites)[0]]
+
+
+def _heaviest(
+    site: np.ndarray, to: np.ndarray, flows: np.ndarray, n_sites: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per site, the linked centre taking most of its flow, and that flow."""
+    order = np.lexsort((flows, site))
+    last = order[np.r_[site[order][1:] != site[order][:-1], True]]
+    labels = np.zeros(n_sites, dtype=np.int64)
+    most = np.zeros(n_sites)
+    labels[site[last]] = to[last]
+    most[site[last]] = flows[last]
+    return labels, most
 
 
 def _solve_flow(
     xy: np.ndarray,
     weight: np.ndarray,
     centres: np.ndarray,
-    cand: np.ndarray,
+    site: np.ndarray,
+    to: np.ndarray,
     lower: int,
-    upper: int,
-) -> tuple[int, np.ndarray]:
-    """Solve one transport problem sites -> candidate centres -> sink."""
-    n_sites, m = cand.shape
-    k = len(centres)
-    total = int(weight.sum())
-    if k * upper < total:
-        return min_cost_flow.SimpleMinCostFlow.INFEASIBLE, np.zeros(n_sites * m)
+    upper: int | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solve one transport problem sites -> linked centres (or hub) -> sink.
 
-    d2 = ((xy[:, None, :] - centres[cand]) ** 2).sum(-1)
-    sink = n_sites + k
-    tails = np.concatenate([np.repeat(np.arange(n_sites), m), n_sites + np.arange(k)])
-    heads = np.concatenate([n_sites + cand.ravel(), np.full(k, sink)])
-    caps = np.concatenate([np.repeat(weight, m), np.full(k, upper - lower)])
-    costs = np.concatenate([np.rint(d2.ravel()), np.zeros(k)]).astype(np.int64)
-    supplies = np.concatenate(
-        [weight, np.full(k, -lower), [-(total - k * lower)]]
-    ).astype(np.int64)
+    ``site`` and ``to`` list the links; ``upper`` is one bound for every
+    centre or one per centre. The hub route costs more than twice the dearest
+    link, so the flow takes it only where the links leave no cheaper way.
+    Returns the flow on every link, of every site into the hub and from the
+    hub to every centre.
+    """
+    n_sites, k, n_links = len(weight), len(centres), len(site)
+    total = int(weight.sum())
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.int64), (k,))
+    centre, sink, hub = n_sites + np.arange(k), n_sites + k, n_sites + k + 1
+
+    # a site's whole weight leaves it, so costs count from its nearest link;
+    # smaller numbers take the cost-scaling solver fewer rounds
+    d2 = ((xy[site] - centres[to]) ** 2).sum(-1)
+    nearest = np.full(n_sites, np.inf)
+    np.minimum.at(nearest, site, d2)
+    d2 -= nearest[site]
+    detour = 2 * int(np.ceil(d2.max())) + 1
+    sites = np.arange(n_sites)
+    tails = np.concatenate([site, centre, sites, np.full(k, hub)])
+    heads = np.concatenate(
+        [centre[to], np.full(k, sink), np.full(n_sites, hub), centre]
+    )
+    caps = np.concatenate([weight[site], upper - lower, weight, upper])
+    costs = np.concatenate(
+        [np.rint(d2), np.zeros(k), np.full(n_sites, detour), np.zeros(k)]
+    )
+    supplies = np.concatenate([weight, np.full(k, -lower), [k * lower - total], [0]])
 
     smcf = min_cost_flow.SimpleMinCostFlow()
     arcs = smcf.add_arcs_with_capacity_and_unit_cost(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
+        tails.astype(np.int32),
+        heads.astype(np.int32),
+        caps.astype(np.int64),
+        costs.astype(np.int64),
     )
-    smcf.set_nodes_supplies(np.arange(sink + 1, dtype=np.int32), supplies)
+    smcf.set_nodes_supplies(
+        np.arange(hub + 1, dtype=np.int32), supplies.astype(np.int64)
+    )
     status = smcf.solve()
     if status != smcf.OPTIMAL:
-        return status, np.zeros(n_sites * m)
-    return status, smcf.flows(arcs[: n_sites * m])
+        msg = f"the assignment of {n_sites} sites found no flow ({status})"
+        raise _PackingError(msg)
+    flows = smcf.flows(arcs)
+    into_hub = flows[n_links + k : n_links + k + n_sites]
+    return flows[:n_links], into_hub, flows[n_links + k + n_sites :]
 
 
 def _enforce_cap(

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from partition import groups
 from partition.demo import make_demo_municipality
 from partition.errors import InfeasibleError
 from partition.geocode import RegisterGeocoder
 from partition.groups import (
     _broken_groups,
+    _capacitated_assign,
     _enforce_cap,
     _exchange_pieces,
     _reattach_through_neighbours,
@@ -318,6 +320,25 @@ def test_full_groups_of_a_generated_town_are_all_connected() -> None:
     quality = partition_quality(members, group_id, max_size=50)
     assert quality["contiguous_pct"] == 100.0
     assert group_id.value_counts().max() <= 50
+
+
+def test_a_centre_far_from_every_site_still_gets_its_lower_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seven centres among 70 houses and one 1 km away: no house has the far
+    centre among its six nearest, and with the centres' own reach cut to one
+    house the sparse network cannot give it 8. The route through the hub
+    can: every group ends between the bounds."""
+    monkeypatch.setattr(groups, "_REACH", 0.01)
+    xy = np.column_stack([np.arange(70) * 10.0, np.zeros(70)])
+    centres = np.array([[x, 5.0] for x in range(50, 700, 100)] + [[1_700.0, 0.0]])
+    weight = np.ones(70, dtype=np.int64)
+
+    labels = _capacitated_assign(xy, weight, centres, lower=8, upper=10)
+
+    sizes = np.bincount(labels, minlength=8)
+    assert sizes.min() >= 8 and sizes.max() <= 10
+    assert sizes[7] >= 8
 
 
 def test_village_with_one_registration_gets_its_own_group() -> None:
