@@ -71,7 +71,7 @@ WHATSAPP_MAX_MEMBERS = 1024
 WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",)}
 """Boundary levels a group may not cross, with the columns that define them."""
 
-_BLOCK_GROUPS = 200
+_BLOCK_GROUPS = 128
 _CANDIDATES = 6
 _REACH = 2.0
 _MAX_ITER = 6
