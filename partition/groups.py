@@ -858,8 +858,9 @@ def _trade(
     given = int(weight[piece].sum())
     centre = np.average(xy[main], axis=0, weights=weight[main])
 
+    # the groups it touches, the one with most neighbouring sites first
     around = _neighbours(graph, piece)
-    for other in pd.unique(labels[around]):
+    for other in pd.Series(labels[around]).value_counts().index:
         if other == own or other in touched:
             continue
         # the trade must leave both groups at or below the cap
