@@ -866,10 +866,11 @@ def _trade(
         # the trade must leave both groups at or below the cap
         least = int(sizes[other]) + given - max_size
         most = max_size - int(sizes[own]) + given
-        back = _hand_back(xy, weight, labels == other, graph, main, centre, least, most)
+        in_other = labels == other
+        back = _hand_back(xy, weight, in_other, graph, main, centre, least, most)
         if back is None:
             continue
-        members = np.flatnonzero(labels == other)
+        members = np.flatnonzero(in_other)
         stays = np.concatenate([members[~np.isin(members, back)], piece])
         if connected(graph, stays) and connected(graph, np.concatenate([main, back])):
             return int(other), back
