@@ -1,11 +1,15 @@
-"""Street cohesion: reunite streets that a partition split between two groups.
+"""Disjoint groups and whole streets: redraw groups along straight lines.
 
 A beheerder explains a group as "the Kerkstraat, the Molenweg and the start of the
-Esweg"; a street whose residents sit in two groups is confusing. After the
-capacitated assignment two passes mend split streets, but only where nothing of
-higher priority suffers: both groups stay within their size bounds and connected
-in the Delaunay graph, and no member hull starts to overlap another group's hull.
+Esweg". That fails when two groups' members are wound round each other, and it
+is confusing when a street's residents sit in two groups. After the capacitated
+assignment three passes redraw groups, each only where nothing of higher
+priority suffers: the groups stay within their size bounds and connected in the
+Delaunay graph, and no member hull starts to overlap another group's hull.
 
+- :func:`separate_hulls` redraws groups whose hulls overlap by recursive
+  straight cuts through their joint members (the parts of a straight cut
+  cannot interleave);
 - :func:`recut_pairs` redraws two neighbouring groups as the two sides of the
   straight line through their members that splits the fewest of their streets,
   trading members both ways, so it works between groups that are already full;
@@ -16,13 +20,19 @@ Known limits: a street that runs through three or more groups, or crosses a
 group boundary head-on, usually cannot be mended without such overlap or a size
 bound giving way, and stays split; cuts are straight, so a street that bends
 around a corner is kept whole only when a straight line can go round it.
+Overlapping groups that no straight redraw parts without cutting one of them in
+two, or without running into a neighbour, stay as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import shapely
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_array, csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 _OVERLAP_M2 = 1.0
 _ROUNDS = 3
@@ -30,6 +40,8 @@ _ANGLES = 8
 _STREET_ANGLES = 6
 _SPREAD = 1.25
 _TRIES = 3
+_KNOT_ANGLES = 16
+_KNOT = 6
 
 
 def mend_streets(
@@ -154,11 +166,237 @@ def recut_pairs(
     return labels
 
 
-class _Shapes:
-    """The guard both passes share: connectivity and the member hull of each group.
+def separate_hulls(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    *,
+    lower: int,
+    upper: int,
+) -> np.ndarray:
+    """Return new site labels with groups whose hulls overlap redrawn apart.
 
-    A redrawn pair of groups must stay connected in the Delaunay graph, and
-    their hulls must not start to overlap another group's (or each other).
+    Groups whose member hulls overlap form a *knot* (two groups, or a dense
+    group wedged between two others). A knot is redrawn by recursive straight
+    cuts through its joint members, each at the angle that leaves the parts
+    most compact (least spread) with sizes within ``lower`` and ``upper``, or
+    within the knot's present sizes where those lie outside; the parts of
+    straight cuts cannot interleave. Each group keeps the part it shares most
+    members with. A redraw is kept only when every part is connected and no
+    new hull overlaps a group outside the knot, so it takes the knot out of the
+    overlap count and puts no other group in.
+
+    Overlap ranks above street cohesion and compactness, so a redraw may split a
+    street or widen the groups; the street passes run after it and keep hulls
+    apart. Known limit: a knot of more than ``_KNOT`` groups is only tried a
+    pair at a time, and a knot whose straight redraws all cut a group in two or
+    touch a neighbour stays as it is. Parameters are as for
+    :func:`mend_streets`; the input is not changed.
+    """
+    labels = labels.copy()
+    if len(edges) == 0:
+        return labels
+    k = int(labels.max()) + 1
+    shapes = _Shapes(xy, labels, edges, k)
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(k + 1))
+    members = [order[starts[g] : starts[g + 1]] for g in range(k)]
+    sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
+
+    # a knot that found no redraw is tried again only once a group it involved
+    # has been redrawn since
+    changed = np.full(k, -1)
+    failed: dict[tuple[int, ...], tuple[int, np.ndarray]] = {}
+    for round_ in range(_ROUNDS):
+        moved = False
+        for knot in _knots(shapes.hulls):
+            key = tuple(knot.tolist())
+            if key in failed and changed[failed[key][1]].max() < failed[key][0]:
+                continue
+            if not _still_knotted(shapes.hulls, knot):
+                continue
+            involved = knot
+            while True:
+                sites = np.concatenate([members[g] for g in knot])
+                low = min(lower, int(sizes[knot].min()))
+                high = max(upper, int(sizes[knot].max()))
+                redrawn, touched = _redraw_knot(
+                    shapes, xy, weight, labels, sites, knot, low, high
+                )
+                involved = np.union1d(involved, touched)
+                if redrawn is not None or not len(touched):
+                    break
+                # a neighbour in the way joins the knot, up to ``_KNOT`` groups
+                knot = np.union1d(knot, touched)
+                if len(knot) > _KNOT:
+                    break
+            if redrawn is None:
+                failed[key] = (round_, involved)
+                continue
+            for g, part in zip(knot, redrawn, strict=True):
+                labels[part] = g
+                members[g] = part
+                sizes[g] = weight[part].sum()
+            changed[knot] = round_
+            moved = True
+        if not moved:
+            break
+    return labels
+
+
+def _redraw_knot(
+    shapes: _Shapes,
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    sites: np.ndarray,
+    knot: np.ndarray,
+    low: int,
+    high: int,
+) -> tuple[list[np.ndarray] | None, np.ndarray]:
+    """Try the straight redraws of a knot, best first; note the first that fits.
+
+    Returns the new sites of each group of ``knot`` (None when none fits) and
+    the outside groups that the redraws which stayed connected ran into.
+    """
+    touched = np.empty(0, dtype=np.int64)
+    for parts in _straight_partitions(xy[sites], weight[sites], len(knot), low, high):
+        keeper = _keepers(labels[sites], parts, knot)
+        new = [sites[parts == keeper[i]] for i in range(len(knot))]
+        hulls = shapes.hulls_of(new)
+        if hulls is None:
+            continue
+        clash = shapes.clashes(knot.tolist(), hulls)
+        if not len(clash):
+            shapes.note(knot.tolist(), hulls)
+            return new, clash
+        touched = np.union1d(touched, clash[~np.isin(clash, knot)])
+    return None, touched
+
+
+def _knots(hulls: np.ndarray) -> list[np.ndarray]:
+    """Groups whose hulls overlap, as connected sets; large sets as their pairs."""
+    pairs = _interleaving_pairs(hulls)
+    if not len(pairs):
+        return []
+    k = len(hulls)
+    graph = csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
+    _, comp = connected_components(graph, directed=False)
+    knots = []
+    in_pair = np.unique(pairs)
+    for c in np.unique(comp[in_pair]):
+        groups = np.flatnonzero(comp == c)
+        if len(groups) <= _KNOT:
+            knots.append(groups)
+        else:
+            inside = np.isin(pairs[:, 0], groups)
+            knots.extend(pair for pair in pairs[inside])
+    return knots
+
+
+def _still_knotted(hulls: np.ndarray, knot: np.ndarray) -> bool:
+    """Whether a group of the knot still overlaps another (an earlier redraw of a
+    neighbouring knot can have changed them)."""
+    return any(_interleaves(hulls[g], hulls[knot[knot != g]]).any() for g in knot)
+
+
+def _interleaving_pairs(hulls: np.ndarray) -> np.ndarray:
+    """Pairs ``(i, j)``, ``i < j``, of groups whose hulls overlap, as an array."""
+    tree = shapely.STRtree(hulls)
+    i, j = tree.query(hulls, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    solid = shapely.area(hulls) > _OVERLAP_M2
+    hit = np.zeros(len(i), dtype=bool)
+    both = solid[i] & solid[j]
+    hit[both] = (
+        shapely.area(shapely.intersection(hulls[i[both]], hulls[j[both]])) > _OVERLAP_M2
+    )
+    for thin, full in ((i, j), (j, i)):
+        line = ~solid[thin] & solid[full]
+        hit[line] = shapely.relate_pattern(
+            hulls[thin[line]], hulls[full[line]], "T********"
+        )
+    return np.column_stack([i[hit], j[hit]])
+
+
+def _straight_partitions(
+    xy: np.ndarray, weight: np.ndarray, m: int, lower: int, upper: int
+) -> Iterator[np.ndarray]:
+    """Ways to cut sites into ``m`` parts by recursive straight cuts, best first.
+
+    Each part weighs ``lower`` to ``upper``. The first cut is tried at
+    ``_KNOT_ANGLES`` angles, the least spread position of each; the two sides
+    are cut on the same way, keeping the least spread cut that works. Yields
+    part numbers 0..m-1 per site, one array per first cut that works.
+    """
+    m_first = m // 2
+    for first in _straight_cuts(xy, weight, m, lower, upper):
+        parts = np.zeros(len(weight), dtype=np.int64)
+        rest = np.ones(len(weight), dtype=bool)
+        rest[first] = False
+        sides = ((first, m_first, 0), (np.flatnonzero(rest), m - m_first, m_first))
+        for sites, count, offset in sides:
+            if count == 1:
+                parts[sites] = offset
+                continue
+            inner = next(
+                _straight_partitions(xy[sites], weight[sites], count, lower, upper),
+                None,
+            )
+            if inner is None:
+                break
+            parts[sites] = inner + offset
+        else:
+            yield parts
+
+
+def _straight_cuts(
+    xy: np.ndarray, weight: np.ndarray, m: int, lower: int, upper: int
+) -> list[np.ndarray]:
+    """The least spread cut of each angle into ``m // 2`` and the other parts.
+
+    Returns the sites on the first side of each, least spread first.
+    """
+    m_first = m // 2
+    total = int(weight.sum())
+    low = max(m_first * lower, total - (m - m_first) * upper)
+    high = min(m_first * upper, total - (m - m_first) * lower)
+    if low > high or len(weight) < m:
+        return []
+
+    xy = xy - np.average(xy, axis=0, weights=weight)
+    angles = np.arange(_KNOT_ANGLES) * np.pi / _KNOT_ANGLES
+    found = []
+    for normal in np.column_stack([np.cos(angles), np.sin(angles)]):
+        ranked = np.argsort(xy @ normal, kind="stable")
+        spread = _spread_at(xy[ranked], weight[ranked])
+        left = np.cumsum(weight[ranked])[:-1]
+        ok = np.flatnonzero((left >= low) & (left <= high))
+        if len(ok):
+            p = ok[np.argmin(spread[ok])]
+            found.append((float(spread[p]), len(found), ranked[: p + 1]))
+    found.sort(key=lambda item: item[:2])
+    return [first for *_, first in found]
+
+
+def _keepers(old: np.ndarray, parts: np.ndarray, knot: np.ndarray) -> np.ndarray:
+    """The part each group of the knot takes: most members kept in place."""
+    m = len(knot)
+    shared = np.zeros((m, m))
+    np.add.at(shared, (np.searchsorted(knot, old), parts), 1)
+    rows, cols = linear_sum_assignment(-shared)
+    part = np.empty(m, dtype=np.int64)
+    part[rows] = cols
+    return part
+
+
+class _Shapes:
+    """The guard the passes share: connectivity and the member hull of each group.
+
+    Redrawn groups must stay connected in the Delaunay graph, and their hulls
+    must not start to overlap another group's (or each other).
     """
 
     def __init__(
@@ -171,17 +409,46 @@ class _Shapes:
 
     def redraw(self, a: int, sites_a: np.ndarray, b: int, sites_b: np.ndarray) -> bool:
         """Whether groups ``a`` and ``b`` may become these sites; if so, note it."""
-        if not (
-            connected(self.adjacency, sites_a) and connected(self.adjacency, sites_b)
-        ):
+        groups, hulls = [a, b], self.hulls_of([sites_a, sites_b])
+        if hulls is None or len(self.clashes(groups, hulls)):
             return False
-        hull_a = shapely.convex_hull(shapely.multipoints(self.xy[sites_a]))
-        hull_b = shapely.convex_hull(shapely.multipoints(self.xy[sites_b]))
-        if _overlaps(hull_a, hull_b, self.hulls, self.bounds, (a, b)):
-            return False
-        self.hulls[a], self.hulls[b] = hull_a, hull_b
-        self.bounds[[a, b]] = shapely.bounds([hull_a, hull_b])
+        self.note(groups, hulls)
         return True
+
+    def hulls_of(self, parts: list[np.ndarray]) -> np.ndarray | None:
+        """The hull of each part, or None when a part falls apart."""
+        if not all(connected(self.adjacency, part) for part in parts):
+            return None
+        return shapely.convex_hull(
+            np.array([shapely.multipoints(self.xy[part]) for part in parts])
+        )
+
+    def clashes(self, groups: list[int], hulls: np.ndarray) -> np.ndarray:
+        """The groups whose hulls these new hulls of ``groups`` would overlap.
+
+        Hulls with area overlap when they share more than 1 m²; a hull without
+        area (one site, or one straight row of sites, as a re-cut along a street
+        makes) overlaps when it runs through the inside of another hull. A new
+        hull overlapping another new one counts as a clash with its own group.
+        Bounding boxes are compared first, so only the hulls nearby are
+        intersected exactly.
+        """
+        bounds = shapely.bounds(hulls)
+        outside = np.ones(len(self.hulls), dtype=bool)
+        outside[groups] = False
+        hit: set[int] = set()
+        for g, hull in enumerate(hulls):
+            near = np.flatnonzero(_boxes_meet(self.bounds, bounds[g]) & outside)
+            if len(near):
+                hit.update(near[_interleaves(hull, self.hulls[near])].tolist())
+            if _interleaves(hull, np.delete(hulls, g)).any():
+                hit.add(groups[g])
+        return np.array(sorted(hit), dtype=np.int64)
+
+    def note(self, groups: list[int], hulls: np.ndarray) -> None:
+        """Record the new hulls of redrawn groups."""
+        self.hulls[groups] = hulls
+        self.bounds[groups] = shapely.bounds(hulls)
 
 
 def _pairs_sharing_streets(
@@ -379,9 +646,9 @@ def _candidate_moves(
 def _hulls(xy: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Convex hull of each group's sites, as a shapely array of length ``k``."""
     order = np.argsort(labels, kind="stable")
-    multipoints = shapely.multipoints(xy[order], indices=labels[order])
+    present, index = np.unique(labels[order], return_inverse=True)
+    multipoints = shapely.multipoints(xy[order], indices=index.ravel())
     hulls = np.full(k, shapely.Polygon(), dtype=object)
-    present = np.unique(labels)
     hulls[present] = shapely.convex_hull(multipoints)
     return hulls
 
@@ -421,35 +688,14 @@ def connected(adjacency: csr_matrix, nodes: np.ndarray) -> bool:
     return reached_count == len(np.unique(nodes))
 
 
-def _overlaps(
-    new_target: shapely.Geometry,
-    new_source: shapely.Geometry,
-    hulls: np.ndarray,
-    bounds: np.ndarray,
-    changed: tuple[int, int],
-) -> bool:
-    """Whether either changed hull overlaps another group's hull, or each other.
-
-    Hulls with area overlap when they share more than 1 m²; a hull without area
-    (one site, or one straight row of sites, as a re-cut along a street makes)
-    overlaps when it runs through the inside of another group's hull. Bounding
-    boxes are compared first, in numpy, so only the few hulls nearby are
-    intersected exactly.
-    """
-    for hull in (new_target, new_source):
-        xmin, ymin, xmax, ymax = shapely.bounds(hull)
-        near = (
-            (bounds[:, 0] <= xmax)
-            & (bounds[:, 2] >= xmin)
-            & (bounds[:, 1] <= ymax)
-            & (bounds[:, 3] >= ymin)
-        )
-        near[list(changed)] = False
-        if near.any() and _interleaves(hull, hulls[near]).any():
-            return True
-    pair = np.array([new_source]), np.array([new_target])
-    return bool(
-        _interleaves(new_target, pair[0])[0] or _interleaves(new_source, pair[1])[0]
+def _boxes_meet(bounds: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Per row of ``bounds``: does its bounding box meet ``box``?"""
+    xmin, ymin, xmax, ymax = box
+    return (
+        (bounds[:, 0] <= xmax)
+        & (bounds[:, 2] >= xmin)
+        & (bounds[:, 1] <= ymax)
+        & (bounds[:, 3] >= ymin)
     )
 
 

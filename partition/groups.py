@@ -26,11 +26,15 @@ boundary. Inside a unit:
    members fall apart in the Delaunay graph of the unit (a piece whose
    neighbouring groups are all full joins one anyway when relief can pass the
    surplus on, in rounds, since passing it on can cut off a piece elsewhere);
-6. split streets are reunited where that keeps sizes, contiguity and disjoint
+6. groups whose member hulls still overlap (a dense group wedged between two,
+   or groups the repairs wound together) are redrawn apart by straight cuts
+   through their joint members, where every part stays connected and no hull
+   runs into a neighbour (:func:`partition.cohesion.separate_hulls`);
+7. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
    parts of split streets join the group holding most of the street;
-7. with ``min_size`` set, a group the contiguity repair left below it receives
+8. with ``min_size`` set, a group the contiguity repair left below it receives
    edge households from neighbours with spare (:func:`partition.relief.top_up`),
    else the nearest households other groups can spare (a hard constraint goes
    before contiguity); one that cannot be brought up fails the run.
@@ -59,7 +63,13 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from partition.cohesion import connected, mend_streets, recut_pairs, site_graph
+from partition.cohesion import (
+    connected,
+    mend_streets,
+    recut_pairs,
+    separate_hulls,
+    site_graph,
+)
 from partition.errors import InfeasibleError
 from partition.relief import relieve, top_up
 
@@ -359,6 +369,9 @@ def _partition_unit(
 
     edges = delaunay_edges(xy)
     site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
+    site_label = separate_hulls(
+        xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
+    )
     street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
         site_label = recut_pairs(
