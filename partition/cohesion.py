@@ -366,19 +366,26 @@ def _straight_cuts(
     if low > high or len(weight) < m:
         return []
 
+    # every angle at once: sites ranked along each normal (a column each), and
+    # the spread of both sides after every position from running sums
     xy = xy - np.average(xy, axis=0, weights=weight)
     angles = np.arange(_KNOT_ANGLES) * np.pi / _KNOT_ANGLES
-    found = []
-    for normal in np.column_stack([np.cos(angles), np.sin(angles)]):
-        ranked = np.argsort(xy @ normal, kind="stable")
-        spread = _spread_at(xy[ranked], weight[ranked])
-        left = np.cumsum(weight[ranked])[:-1]
-        ok = np.flatnonzero((left >= low) & (left <= high))
-        if len(ok):
-            p = ok[np.argmin(spread[ok])]
-            found.append((float(spread[p]), len(found), ranked[: p + 1]))
-    found.sort(key=lambda item: item[:2])
-    return [first for *_, first in found]
+    normals = np.vstack([np.cos(angles), np.sin(angles)])
+    ranked = np.argsort(xy @ normals, axis=0, kind="stable")
+    w = weight[ranked].astype(float)
+    x, y = xy[ranked, 0], xy[ranked, 1]
+    sums = np.cumsum(np.stack([w, w * x, w * y, w * (x**2 + y**2)]), axis=1)
+    left, right = sums[:, :-1], sums[:, -1:] - sums[:, :-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = sum(
+            side[3] - (side[1] ** 2 + side[2] ** 2) / side[0] for side in (left, right)
+        )
+    spread = np.where((left[0] >= low) & (left[0] <= high), spread, np.inf)
+    best = np.argmin(spread, axis=0)
+    least = spread[best, np.arange(len(angles))]
+    usable = np.flatnonzero(np.isfinite(least))
+    usable = usable[np.argsort(least[usable], kind="stable")]
+    return [ranked[: best[a] + 1, a] for a in usable]
 
 
 def _keepers(old: np.ndarray, parts: np.ndarray, knot: np.ndarray) -> np.ndarray:
