@@ -328,7 +328,7 @@ def _straight_partitions(
 
     Each part weighs ``lower`` to ``upper``. The first cut is tried at
     ``_KNOT_ANGLES`` angles, the least spread position of each; the two sides
-    are cut on the same way, keeping the least spread cut that works. Yields
+    are cut the same way, keeping the least spread cut that works. Yields
     part numbers 0..m-1 per site, one array per first cut that works.
     """
     m_first = m // 2
