@@ -185,13 +185,16 @@ def separate_hulls(
     straight cuts cannot interleave. Each group keeps the part it shares most
     members with. A redraw is kept only when every part is connected and no
     new hull overlaps a group outside the knot, so it takes the knot out of the
-    overlap count and puts no other group in.
+    overlap count and puts no other group in. Where the redraws run into a
+    neighbour, that neighbour joins the knot; where every redraw of a pair cuts
+    a group in two (two full groups leave the cut no room), the neighbour with
+    most room joins; up to ``_KNOT`` groups.
 
     Overlap ranks above street cohesion and compactness, so a redraw may split a
     street or widen the groups; the street passes run after it and keep hulls
-    apart. Known limit: a knot of more than ``_KNOT`` groups is only tried a
-    pair at a time, and a knot whose straight redraws all cut a group in two or
-    touch a neighbour stays as it is. Parameters are as for
+    apart. Known limit: a connected set of more than ``_KNOT`` overlapping
+    groups is only tried a pair at a time, and a knot that no straight redraw
+    parts within ``_KNOT`` groups stays as it is. Parameters are as for
     :func:`mend_streets`; the input is not changed.
     """
     labels = labels.copy()
@@ -225,8 +228,16 @@ def separate_hulls(
                     shapes, xy, weight, labels, sites, knot, low, high
                 )
                 involved = np.union1d(involved, touched)
-                if redrawn is not None or not len(touched):
+                if redrawn is not None:
                     break
+                if not len(touched):
+                    # every redraw of a pair cut a group in two: the neighbour
+                    # with most room joins, so the cuts can fall elsewhere
+                    if len(knot) > 2:
+                        break
+                    touched = _roomiest_neighbour(shapes, labels, sites, knot, sizes)
+                    if not len(touched):
+                        break
                 # a neighbour in the way joins the knot, up to ``_KNOT`` groups
                 knot = np.union1d(knot, touched)
                 if len(knot) > _KNOT:
@@ -243,6 +254,21 @@ def separate_hulls(
         if not moved:
             break
     return labels
+
+
+def _roomiest_neighbour(
+    shapes: _Shapes,
+    labels: np.ndarray,
+    sites: np.ndarray,
+    knot: np.ndarray,
+    sizes: np.ndarray,
+) -> np.ndarray:
+    """The smallest group next to the knot in the Delaunay graph, if any."""
+    around = np.unique(labels[np.unique(shapes.adjacency[sites].indices)])
+    around = around[~np.isin(around, knot)]
+    if not len(around):
+        return around
+    return around[[np.argmin(sizes[around])]]
 
 
 def _redraw_knot(
