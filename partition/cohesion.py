@@ -137,9 +137,7 @@ def recut_pairs(
     k = int(labels.max()) + 1
     shapes = _Shapes(xy, labels, edges, k)
     street_sites = np.bincount(street[street >= 0])
-    order = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[order], np.arange(k + 1))
-    members = [order[starts[g] : starts[g + 1]] for g in range(k)]
+    members = _members(labels, k)
 
     for _ in range(_ROUNDS):
         moved = False
@@ -202,9 +200,7 @@ def separate_hulls(
         return labels
     k = int(labels.max()) + 1
     shapes = _Shapes(xy, labels, edges, k)
-    order = np.argsort(labels, kind="stable")
-    starts = np.searchsorted(labels[order], np.arange(k + 1))
-    members = [order[starts[g] : starts[g + 1]] for g in range(k)]
+    members = _members(labels, k)
     sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
 
     # a knot that found no redraw is tried again only once a group it involved
@@ -264,7 +260,7 @@ def _roomiest_neighbour(
     sizes: np.ndarray,
 ) -> np.ndarray:
     """The smallest group next to the knot in the Delaunay graph, if any."""
-    around = np.unique(labels[np.unique(shapes.adjacency[sites].indices)])
+    around = np.unique(labels[neighbours(shapes.adjacency, sites)])
     around = around[~np.isin(around, knot)]
     if not len(around):
         return around
@@ -398,15 +394,9 @@ def _straight_cuts(
     angles = np.arange(_KNOT_ANGLES) * np.pi / _KNOT_ANGLES
     normals = np.vstack([np.cos(angles), np.sin(angles)])
     ranked = np.argsort(xy @ normals, axis=0, kind="stable")
-    w = weight[ranked].astype(float)
-    x, y = xy[ranked, 0], xy[ranked, 1]
-    sums = np.cumsum(np.stack([w, w * x, w * y, w * (x**2 + y**2)]), axis=1)
-    left, right = sums[:, :-1], sums[:, -1:] - sums[:, :-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = sum(
-            side[3] - (side[1] ** 2 + side[2] ** 2) / side[0] for side in (left, right)
-        )
-    spread = np.where((left[0] >= low) & (left[0] <= high), spread, np.inf)
+    spread = _spread_at(xy[ranked, 0], xy[ranked, 1], weight[ranked])
+    left = np.cumsum(weight[ranked], axis=0)[:-1]
+    spread = np.where((left >= low) & (left <= high), spread, np.inf)
     best = np.argmin(spread, axis=0)
     least = spread[best, np.arange(len(angles))]
     usable = np.flatnonzero(np.isfinite(least))
@@ -423,6 +413,13 @@ def _keepers(old: np.ndarray, parts: np.ndarray, knot: np.ndarray) -> np.ndarray
     part = np.empty(m, dtype=np.int64)
     part[rows] = cols
     return part
+
+
+def _members(labels: np.ndarray, k: int) -> list[np.ndarray]:
+    """The sites of each group 0..k-1, in site order."""
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(k + 1))
+    return [order[starts[g] : starts[g + 1]] for g in range(k)]
 
 
 class _Shapes:
@@ -544,7 +541,7 @@ def _cuts(
         rank = np.empty_like(ranked)
         rank[ranked] = np.arange(len(ranked))
         splits = _splits_at(rank[inside], local, n_own, len(ranked))
-        spread = _spread_at(xy[ranked], weight[ranked])
+        spread = _spread_at(xy[ranked, 0], xy[ranked, 1], weight[ranked])
         left = np.cumsum(weight[ranked])[:-1]
         ok = (splits < split_now) & (left >= low) & (left <= high)
         ok &= spread <= _SPREAD * spread_now
@@ -614,17 +611,18 @@ def _spread(xy: np.ndarray, weight: np.ndarray, side: np.ndarray) -> float:
     return float((w * ((points - centre) ** 2).sum(axis=1)).sum())
 
 
-def _spread_at(xy: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Spread of both sides for each cut after position ``p`` of ranked sites."""
+def _spread_at(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Spread of both sides for each cut after position ``p`` of ranked sites.
+
+    Sites are ranked along the first axis; further axes (one column per cut
+    angle) are cut independently.
+    """
     w = weight.astype(float)
-    sums = np.cumsum(
-        np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy**2).sum(axis=1)]),
-        axis=0,
-    )
-    left, right = sums[:-1], sums[-1] - sums[:-1]
+    sums = np.cumsum(np.stack([w, w * x, w * y, w * (x**2 + y**2)]), axis=1)
+    left, right = sums[:, :-1], sums[:, -1:] - sums[:, :-1]
 
     def spread(part: np.ndarray) -> np.ndarray:
-        return part[:, 3] - (part[:, 1] ** 2 + part[:, 2] ** 2) / part[:, 0]
+        return part[3] - (part[1] ** 2 + part[2] ** 2) / part[0]
 
     return spread(left) + spread(right)
 
@@ -692,6 +690,11 @@ def site_graph(edges: np.ndarray, n: int) -> csr_matrix:
         (np.ones(2 * len(edges)), (edges.ravel(), edges[:, ::-1].ravel())),
         shape=(n, n),
     )
+
+
+def neighbours(adjacency: csr_matrix, sites: np.ndarray) -> np.ndarray:
+    """The distinct sites joined by an edge to any of ``sites``."""
+    return np.unique(adjacency[sites].indices)
 
 
 def connected(adjacency: csr_matrix, nodes: np.ndarray) -> bool:

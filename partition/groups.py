@@ -66,6 +66,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 from partition.cohesion import (
     connected,
     mend_streets,
+    neighbours,
     recut_pairs,
     separate_hulls,
     site_graph,
@@ -872,7 +873,7 @@ def _trade(
     centre = np.average(xy[main], axis=0, weights=weight[main])
 
     # the groups it touches, the one with most neighbouring sites first
-    around = _neighbours(graph, piece)
+    around = neighbours(graph, piece)
     for other in pd.Series(labels[around]).value_counts().index:
         if other == own or other in touched:
             continue
@@ -914,7 +915,7 @@ def _hand_back(
     back: list[int] = []
     total = 0
     while total < least:
-        ring = _neighbours(graph, ring)
+        ring = neighbours(graph, ring)
         ring = ring[in_other[ring] & ~seen[ring]]
         if not len(ring):
             return None
@@ -927,11 +928,6 @@ def _hand_back(
             if total >= least:
                 break
     return np.asarray(back, dtype=np.int64)
-
-
-def _neighbours(graph: csr_matrix, sites: np.ndarray) -> np.ndarray:
-    """The distinct sites joined by an edge to any of ``sites``."""
-    return np.unique(graph[sites].indices)
 
 
 def _repair_contiguity(
