@@ -18,6 +18,7 @@ from partition.groups import (
     _enforce_cap,
     _exchange_pieces,
     _reattach_through_neighbours,
+    _reconnect,
     _repair_contiguity,
     _take_nearest,
     delaunay_edges,
@@ -260,6 +261,32 @@ def test_a_piece_cut_off_by_full_groups_is_reattached_along_a_chain() -> None:
     assert np.bincount(mended, minlength=3).tolist() == [8, 8, 8]
     column = (xy[:, 0] // 10).astype(int)
     assert set(mended[column <= 3]) == {0} and set(mended[column >= 8]) == {2}
+
+
+@pytest.mark.parametrize("rounds", [groups._RECONNECT_ROUNDS, 1])
+def test_a_break_left_by_one_reattachment_is_mended_in_the_next_round(
+    monkeypatch: pytest.MonkeyPatch, rounds: int
+) -> None:
+    """Six houses in a row, cap 2, groups 2 0 1 3 0 3: groups 0 and 3 each
+    have a house on the far side of the other, and every neighbour is full.
+    The first round swaps those two houses, so group 3 is whole and group 0
+    still split (its houses at 10 m and 50 m). The second round passes the
+    surplus along again and leaves every group connected; one round alone
+    leaves the break (the second case)."""
+    monkeypatch.setattr(groups, "_RECONNECT_ROUNDS", rounds)
+    labels = np.array([2, 0, 1, 3, 0, 3])
+    xy = np.column_stack([np.arange(6) * 10.0, np.zeros(6)])
+    weight = np.ones(6, dtype=np.int64)
+    edges = delaunay_edges(xy)
+
+    mended = _reconnect(xy, edges, weight, labels, 4, 2, 2)
+
+    assert np.bincount(mended, minlength=4).max() <= 2
+    if rounds == 1:
+        assert _broken_groups(mended, edges, 6) == 1
+    else:
+        assert _broken_groups(mended, edges, 6) == 0
+        assert mended.tolist() == [2, 0, 1, 1, 3, 3]
 
 
 def test_a_piece_among_full_groups_is_traded_for_a_house_on_the_border() -> None:
