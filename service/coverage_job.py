@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from partition.geocode import RegisterGeocoder
 from partition.maps import build_coverage_map, street_lines
 from partition.recruit import (
     MIN_GAIN,
+    PRIVATE_COLUMNS,
     RECRUITMENT_COLUMNS,
     canvass_sheets,
     recruitment_targets,
@@ -197,6 +198,18 @@ def run_coverage(
         postcodes=postcodes,
         summary=summary,
     )
+
+
+def aggregates_only(run: CoverageRun) -> CoverageRun:
+    """The run without anything that points at a single address.
+
+    A long-lived cache (the service keeps the last run) must not hold an erased
+    resident's address: the per-address rows and the private target columns
+    are dropped; what the coverage endpoints and the map show stays.
+    """
+    report = replace(run.report, addresses=run.report.addresses.iloc[0:0])
+    targets = run.targets.drop(columns=[*PRIVATE_COLUMNS], errors="ignore")
+    return replace(run, report=report, targets=targets)
 
 
 def coverage_map(

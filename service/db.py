@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+CHECKPOINT_WAIT_S = 2.0
 
 
 def make_engine(url: str) -> Engine:
@@ -97,18 +98,35 @@ def migrate(engine: Engine) -> None:
     )
 
 
-def checkpoint(engine: Engine) -> None:
+def checkpoint(engine: Engine) -> bool:
     """Fold SQLite's write-ahead log into the file and truncate it.
 
     After an erasure this removes the old page images from the ``-wal`` file,
-    so the erased values are gone from disk, not only from the tables. A no-op
-    on PostgreSQL (its dead rows go with autovacuum).
+    so the erased values are gone from disk, not only from the tables. A
+    reader still on an older snapshot blocks the truncation; the checkpoint
+    then waits up to ``CHECKPOINT_WAIT_S`` and gives up with a warning (the
+    next checkpoint, at the next erasure or start, folds the log). A no-op on
+    PostgreSQL, whose dead rows go with autovacuum.
+
+    Returns
+    -------
+    bool
+        Whether the log is folded and empty (always True on PostgreSQL).
     """
     if engine.dialect.name != "sqlite":
-        return
+        return True
     # on the driver connection: a checkpoint cannot run inside a transaction
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        driver = raw.driver_connection
+        driver.execute(f"PRAGMA busy_timeout={int(CHECKPOINT_WAIT_S * 1000)}")
+        busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        driver.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     finally:
         raw.close()
+    if busy:
+        logger.warning(
+            "write-ahead log not truncated: a reader holds an older snapshot; "
+            "erased values stay in the -wal file until the next checkpoint"
+        )
+    return not busy

@@ -64,15 +64,18 @@ def registration_form(
 
 def registration_result(outcome: Outcome) -> HTMLResponse:
     """The confirmation page: the group or the queue, and the token once."""
-    if outcome.created:
-        message = texts.STATUS_TEXT[outcome.status].format(group=outcome.group_id)
-    else:
-        message = texts.DUPLICATE_TEXT
+    message = texts.registration_text(
+        outcome.status,
+        outcome.group_id,
+        created=outcome.created,
+        rejoined=outcome.rejoined,
+    )
     return render(
         "bevestiging.html",
         status_code=201 if outcome.created else 200,
         title="Aangemeld",
         created=outcome.created,
+        rejoined=outcome.rejoined,
         message=message,
         group_id=outcome.group_id,
         token=outcome.token,

@@ -303,6 +303,9 @@ class Services:
 def open_services(settings: Settings) -> Services:
     """Prepare the data directory and the key, connect and migrate the database.
 
+    A write-ahead log an earlier run could not truncate (see
+    :func:`service.db.checkpoint`) is folded now.
+
     Raises
     ------
     SettingsError
@@ -313,6 +316,7 @@ def open_services(settings: Settings) -> Services:
     _create_private_sqlite_file(settings)
     engine = db.make_engine(settings.database_url)
     db.migrate(engine)
+    db.checkpoint(engine)
     return Services(settings, engine, db.make_sessionmaker(engine), vault)
 
 
@@ -560,6 +564,7 @@ class Outcome:
     group_id: str | None
     created: bool
     token: str | None
+    rejoined: bool = False
 
 
 def register_resident(services: Services, intake: Intake) -> Outcome:
@@ -589,7 +594,7 @@ def _store_once(services: Services, intake: Intake, phone_hmac: str) -> Outcome:
             )
         ).first()
         if existing is not None:
-            return _duplicate(session, services, existing)
+            return _duplicate(session, services, existing, intake)
         return _create(session, services, intake, phone_hmac)
 
 
@@ -641,20 +646,46 @@ def _create(
     return Outcome(registration.id, registration.status, group_id, True, token)
 
 
-def _duplicate(session: Session, services: Services, existing: Registration) -> Outcome:
-    """The stored registration for a repeated post; a resident who left rejoins."""
-    if existing.status == LEFT:
+def _duplicate(
+    session: Session, services: Services, existing: Registration, intake: Intake
+) -> Outcome:
+    """The stored registration for a repeated post; a resident who left rejoins.
+
+    Rejoining is a new consent: its time, the privacy statement's version and
+    the first name are taken from this post. A post for a registration that is
+    still active changes nothing.
+    """
+    rejoined = existing.status == LEFT
+    if rejoined:
+        now = utcnow()
         existing.left_at = None
-        _place(session, existing, services.settings.max_group_size, utcnow())
-        audit(session, RESIDENT, "registration.rejoin", "registration", existing.id)
+        existing.consent_at = now
+        existing.privacy_version = intake.privacy_version
+        existing.voornaam_encrypted = (
+            services.vault.encrypt(intake.voornaam) if intake.voornaam else None
+        )
+        _place(session, existing, services.settings.max_group_size, now)
+        audit(
+            session,
+            RESIDENT,
+            "registration.rejoin",
+            "registration",
+            existing.id,
+            f"status={existing.status}",
+        )
     membership = open_membership(session, existing.id)
-    logger.info("registration %s posted again: unchanged", existing.id)
+    logger.info(
+        "registration %s posted again: %s",
+        existing.id,
+        f"rejoined, {existing.status}" if rejoined else "unchanged",
+    )
     return Outcome(
         existing.id,
         existing.status,
         membership.group_id if membership else None,
         False,
         None,
+        rejoined,
     )
 
 
@@ -1537,6 +1568,7 @@ _MEMBER_COLUMNS = ["registration_id", "address_key", "x", "y", "woonplaats"]
 PLAN_APPLIED = "applied"
 PLAN_STALE = "stale"
 PLAN_CONFIRMED = "confirmed"
+PLAN_OVER_CAP = "over_cap"
 
 
 class PlanConflictError(StoreError):
@@ -2297,7 +2329,7 @@ def _check_cap(session: Session, max_size: int) -> None:
             f"applying the plan would leave a group with {int(largest)} members, "
             f"above `max_group_size` ({max_size}); nothing was changed."
         )
-        raise StoreError(msg)
+        raise PlanConflictError(PLAN_OVER_CAP, msg)
 
 
 # --- beheerders' change lists --------------------------------------------------------

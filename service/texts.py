@@ -120,6 +120,32 @@ DUPLICATE_TEXT = (
     "U was al aangemeld met dit nummer op dit adres; er is niets veranderd. "
     "Gebruik de persoonlijke code die u bij uw eerste aanmelding kreeg."
 )
+
+REJOIN_TEXT = {
+    "assigned": (
+        "U had zich eerder afgemeld en bent nu weer aangemeld, in groep {group}. "
+        "De persoonlijke code van uw eerste aanmelding werkt weer."
+    ),
+    "queued": (
+        "U had zich eerder afgemeld en bent nu weer aangemeld. U staat in de "
+        "wachtrij: er is nog geen groep met plaats voor uw adres. U hoort van ons "
+        "zodra er een groep is. De persoonlijke code van uw eerste aanmelding "
+        "werkt weer."
+    ),
+}
+
+
+def registration_text(
+    status: str, group: str | None, *, created: bool, rejoined: bool
+) -> str:
+    """What a resident reads after posting the registration form (Dutch)."""
+    if created:
+        return STATUS_TEXT[status].format(group=group)
+    if rejoined:
+        return REJOIN_TEXT[status].format(group=group)
+    return DUPLICATE_TEXT
+
+
 _BEHEERDER_REMOVES = (
     " De beheerder haalt uw nummer uit de WhatsApp-groep en uit zijn of haar contacten."
 )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Path, Response
 from pydantic import BaseModel, Field
 
 from service import vcard
@@ -31,6 +32,10 @@ class MessageOut(BaseModel):
 
     detail: str
 
+
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A row id from a list.")]
+"""A task or change id in a path: a positive id that fits every database's integer
+column, so an absurd number is a 422 instead of an overflow in the database."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"model": ValidationErrorOut, "description": "Refused fields"},

@@ -29,6 +29,7 @@ from service import store
 from service.auth import ServicesDep, SessionDep, require_user
 from service.coverage_job import (
     CoverageRun,
+    aggregates_only,
     coverage_geojson,
     coverage_map,
     run_coverage,
@@ -148,6 +149,7 @@ def _coverage_run(
             wijken=_wijken(services.settings.boundaries),
             assignments=assignments if len(assignments) else None,
         )
+        run = aggregates_only(run)
         request.app.state.coverage_run = (version, run)
         logger.info(
             "coverage of %d registrations in %d groups computed in %.2f s",

@@ -23,7 +23,7 @@ from service.auth import (
     require_user,
 )
 from service.models import STEERING
-from service.routes import AUTH_RESPONSES, MessageOut, vcard_response
+from service.routes import AUTH_RESPONSES, MessageOut, RowId, vcard_response
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def list_tasks(
     "/groups/{group_id}/tasks/{task_id}/done", tags=["beheerders"], responses=NOT_FOUND
 )
 def complete_task(
-    group_id: str, task_id: int, user: GroupBeheerder, session: SessionDep
+    group_id: str, task_id: RowId, user: GroupBeheerder, session: SessionDep
 ) -> dict[str, object]:
     """Mark a task done (after removing the member from WhatsApp and contacts)."""
     task = store.complete_task(session, group_id, task_id, user.user_id)

@@ -27,7 +27,7 @@ from service.auth import (
     require_user,
 )
 from service.models import STEERING
-from service.routes import AUTH_RESPONSES, MessageOut, vcard_response
+from service.routes import AUTH_RESPONSES, MessageOut, RowId, vcard_response
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ CONFLICT_DETAILS = {
         "Een beheerder heeft intussen een lid toegevoegd dat dit plan naar een "
         "andere groep zet; er is niets gewijzigd. Maak een nieuw plan "
         "(POST /groups/rebalance)."
+    ),
+    store.PLAN_OVER_CAP: (
+        "Met dit plan zou een groep boven de maximale groepsgrootte komen; er is "
+        "niets gewijzigd. Maak een nieuw plan (POST /groups/rebalance)."
     ),
 }
 NOTHING_TO_PLAN = "Er zijn nog geen aanmeldingen om in te delen."
@@ -196,7 +200,7 @@ def download_additions(
     responses=CHANGE_NOT_FOUND,
 )
 def complete_change(
-    group_id: str, change_id: int, user: GroupBeheerder, session: SessionDep
+    group_id: str, change_id: RowId, user: GroupBeheerder, session: SessionDep
 ) -> dict[str, object]:
     """Confirm a change (the member was added to, or removed from, WhatsApp)."""
     change = store.complete_change(session, group_id, change_id, user.user_id)

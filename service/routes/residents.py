@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import Message
 
 from service import db, pages, store, texts
 from service.auth import Resident, ServicesDep, SessionDep, get_services
@@ -92,10 +95,11 @@ async def create_registration(request: Request) -> Response:
     services = get_services(request)
     is_form = request.headers.get("content-type", "").startswith(FORM_TYPES)
     too_large = JSONResponse({"detail": "De aanmelding is te groot."}, status_code=413)
-    if int(request.headers.get("content-length") or 0) > BODY_MAX_BYTES:
+    body = await _bounded_body(request)
+    if body is None:
         return too_large
 
-    data = await _read_body(request, is_form=is_form)
+    data = await _read_body(request, body, is_form=is_form)
     if data is None:
         result: Outcome | list[FieldError] = [FieldError("body", "body_invalid")]
     else:
@@ -113,19 +117,52 @@ async def create_registration(request: Request) -> Response:
     )
 
 
-async def _read_body(request: Request, *, is_form: bool) -> dict[str, Any] | None:
+async def _bounded_body(request: Request) -> bytes | None:
+    """The raw body, or None when it exceeds ``BODY_MAX_BYTES``.
+
+    The stream is read in chunks and abandoned past the limit, so a body sent
+    without (or with a false) Content-Length is not read in full.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > BODY_MAX_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_body(
+    request: Request, body: bytes, *, is_form: bool
+) -> dict[str, Any] | None:
     """The posted fields, or None when the body is not an object or a form."""
     if is_form:
-        form = await request.form()
+        replayed = Request(request.scope, receive=_replay(body))
+        try:
+            form = await replayed.form()
+        except (ValueError, HTTPException):
+            return None
         return {key: value for key, value in form.items() if isinstance(value, str)}
-    body = await request.body()
-    if len(body) > BODY_MAX_BYTES:
-        return None
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
+    """An ASGI receive callable that hands over an already read body once."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _register(services: Services, data: dict[str, Any]) -> Outcome | list[FieldError]:
@@ -141,10 +178,12 @@ def _register(services: Services, data: dict[str, Any]) -> Outcome | list[FieldE
 
 def _outcome_dict(outcome: Outcome) -> dict[str, object]:
     """The JSON body of a 201 or 200."""
-    if outcome.created:
-        message = texts.STATUS_TEXT[outcome.status].format(group=outcome.group_id)
-    else:
-        message = texts.DUPLICATE_TEXT
+    message = texts.registration_text(
+        outcome.status,
+        outcome.group_id,
+        created=outcome.created,
+        rejoined=outcome.rejoined,
+    )
     return {
         "registration_id": outcome.registration_id,
         "status": outcome.status,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -164,6 +167,8 @@ def _bad_cases(book) -> list[tuple[str, dict | str, str, str]]:
         ("postcode list", {"postcode": ["7581AB"]}, "postcode", "field_type"),
         ("not json", "postcode=7581AB", "body", "body_invalid"),
         ("json list", "[1, 2]", "body", "body_invalid"),
+        ("deep list", "[" * 5_000 + "]" * 5_000, "body", "body_invalid"),
+        ("deep object", '{"a":' * 2_000 + "1" + "}" * 2_000, "body", "body_invalid"),
     ]
 
 
@@ -213,6 +218,22 @@ def test_all_refused_fields_are_reported_at_once(client, book):
     }
 
 
+def test_a_body_too_large_is_refused_without_reading_it_whole(client, book):
+    """A body streamed without Content-Length is cut off at the limit (413)."""
+    row = residential_rows(book)[0]
+    padding = {"voornaam": "x" * 20_000}
+    chunks = iter([json.dumps(registration_body(row, 1, **padding)).encode()])
+
+    response = client.post(
+        "/registrations",
+        content=chunks,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert row_count(client.app.state.services.engine) == 0
+
+
 def test_german_mobiles_are_accepted_when_the_setting_allows(make_settings, book):
     row = residential_rows(book)[3]
     with TestClient(create_app(make_settings(allow_foreign_mobile=True))) as client:
@@ -254,17 +275,25 @@ def test_access_shows_everything_held_and_every_read_of_the_member_list(seeded):
     assert [r["action"] for r in after["member_list_reads"]] == ["members.vcard"]
 
 
-def test_leaving_ends_the_membership_and_a_repeat_rejoins(seeded):
+def test_leaving_ends_the_membership_and_a_repeat_rejoins(seeded, monkeypatch):
     client = seeded.client
     resident = seeded.residents[0]
     group, token = resident["group_id"], resident["token"]
     beheerder = bearer(seeded.beheerders[group])
 
+    first = client.get("/registrations/me", headers=bearer(token)).json()
     left = client.post("/registrations/me/leave", headers=bearer(token))
     members = client.get(f"/groups/{group}/members", headers=beheerder).json()
     tasks = client.get(f"/groups/{group}/tasks", headers=beheerder).json()
-    again = client.post("/registrations", json=registration_body(resident["row"], 0))
+    later = store.utcnow() + timedelta(days=1)
+    monkeypatch.setattr(store, "utcnow", lambda: later)
+    again = client.post(
+        "/registrations", json=registration_body(resident["row"], 0, voornaam="Els")
+    )
     me = client.get("/registrations/me", headers=bearer(token)).json()
+    repeat = client.post(
+        "/registrations", json=registration_body(resident["row"], 0, voornaam="Els")
+    )
 
     assert left.json()["status"] == LEFT
     assert e164(0) not in [m["telefoon"] for m in members["members"]]
@@ -274,6 +303,13 @@ def test_leaving_ends_the_membership_and_a_repeat_rejoins(seeded):
         (1, "left"),
         (5, None),
     ]
+    # rejoining is a new consent, and the resident is told they are back
+    assert me["consent"]["given_at"] > first["consent"]["given_at"]
+    assert me["voornaam"] == "Els"
+    assert again.json()["message"] == texts.REJOIN_TEXT[ASSIGNED].format(
+        group=me["group_id"]
+    )
+    assert repeat.json()["message"] == texts.DUPLICATE_TEXT
 
 
 def test_a_beheerder_gets_members_as_json_and_vcard_and_a_welcome_text(seeded):
@@ -364,12 +400,21 @@ def test_a_beheerder_marks_a_task_done_only_in_their_group(seeded):
     assert [t["task_id"] for t in all_tasks.json()] == [task["task_id"]]
 
 
-def test_fastapi_validation_errors_keep_the_one_error_shape(seeded):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/groups/{group}/tasks/not-a-number/done",
+        "/groups/{group}/tasks/100000000000000000000/done",
+        "/groups/{group}/tasks/0/done",
+    ],
+)
+def test_fastapi_validation_errors_keep_the_one_error_shape(seeded, path):
+    """A task id that is no number, or one beyond any stored id (which the
+    database could not even compare), is a 422 in the service's error shape."""
     group = seeded.groups[0]
 
     response = seeded.client.post(
-        f"/groups/{group}/tasks/not-a-number/done",
-        headers=bearer(seeded.beheerders[group]),
+        path.format(group=group), headers=bearer(seeded.beheerders[group])
     )
 
     assert response.status_code == 422

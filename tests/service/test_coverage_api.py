@@ -21,7 +21,7 @@ from partition.maps import (
     LAYER_STREETS,
     LAYER_TARGETS,
 )
-from partition.recruit import RECRUITMENT_COLUMNS
+from partition.recruit import PRIVATE_COLUMNS, RECRUITMENT_COLUMNS
 from service import store
 from service.app import create_app
 from tests.service.helpers_service import (
@@ -171,6 +171,21 @@ def test_a_new_registration_shows_up_in_the_next_answer(seeded, book):
     assert posted.status_code == 201
 
     assert registered_on_street() == before + 1
+
+
+def test_the_cached_run_holds_no_single_address(seeded):
+    """The service keeps its last coverage run between requests; an erased
+    resident's address must not stay in it, so it keeps aggregates only."""
+    resident = seeded.residents[5]
+    maps = seeded.client.get("/maps/coverage", headers=bearer(seeded.steering))
+    seeded.client.delete("/registrations/me", headers=bearer(resident["token"]))
+
+    _, run = seeded.client.app.state.coverage_run
+
+    assert maps.status_code == 200
+    assert run.report.addresses.empty
+    assert not set(PRIVATE_COLUMNS) & set(run.targets.columns)
+    assert len(run.streets) and len(run.targets)
 
 
 def test_coverage_without_any_registration_is_all_blind(make_settings):
