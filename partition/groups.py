@@ -49,8 +49,10 @@ All coordinates are RD New (EPSG:28992) metres.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import numbers
 import re
 import time
 import unicodedata
@@ -71,7 +73,7 @@ from partition.cohesion import (
     separate_hulls,
     site_graph,
 )
-from partition.errors import InfeasibleError
+from partition.errors import BuurtgroepenError, InfeasibleError
 from partition.relief import relieve, top_up
 
 logger = logging.getLogger(__name__)
@@ -117,9 +119,19 @@ def check_partition_request(
     Raises
     ------
     InfeasibleError
-        When ``max_size`` is outside 1-1024, ``target_fill`` outside (0, 1],
-        ``min_size`` above ``max_size`` or ``within`` is not a known level.
+        When ``max_size`` is not a whole number in 1-1024, ``target_fill`` not a
+        number in (0, 1], ``min_size`` not a whole number up to ``max_size`` or
+        ``within`` is not a known level.
     """
+    if not _is_whole(max_size):
+        msg = f"`max_size` must be a whole number; got {max_size!r}."
+        raise InfeasibleError(msg)
+    if not isinstance(target_fill, numbers.Real) or isinstance(target_fill, bool):
+        msg = f"`target_fill` must be a number in (0, 1]; got {target_fill!r}."
+        raise InfeasibleError(msg)
+    if min_size is not None and not _is_whole(min_size):
+        msg = f"`min_size` must be a whole number or None; got {min_size!r}."
+        raise InfeasibleError(msg)
     if not 1 <= max_size <= WHATSAPP_MAX_MEMBERS:
         msg = (
             f"`max_size` must be between 1 and {WHATSAPP_MAX_MEMBERS} (the WhatsApp "
@@ -137,6 +149,43 @@ def check_partition_request(
     if within not in WITHIN_LEVELS:
         msg = f"`within` must be one of {sorted(WITHIN_LEVELS)}; got {within!r}."
         raise InfeasibleError(msg)
+
+
+def _is_whole(value: object) -> bool:
+    """Whether a setting is a whole number (numpy integers too, booleans not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_members(members: pd.DataFrame) -> None:
+    """Reject registrations the engine cannot place, before any work is done.
+
+    Raises
+    ------
+    BuurtgroepenError
+        When ``address_key``, ``x`` or ``y`` is missing, an address key is
+        empty, or a coordinate is not a finite number (RD New metres).
+    """
+    missing = [col for col in ("address_key", "x", "y") if col not in members.columns]
+    if missing:
+        names = ", ".join(f"`{col}`" for col in missing)
+        msg = f"the registrations have no {names} column; geocode them first."
+        raise BuurtgroepenError(msg)
+    if members["address_key"].isna().any():
+        count = int(members["address_key"].isna().sum())
+        msg = f"{count} registrations have no `address_key`; geocode them first."
+        raise BuurtgroepenError(msg)
+    for col in ("x", "y"):
+        values = pd.to_numeric(members[col], errors="coerce")
+        if (
+            not pd.api.types.is_numeric_dtype(members[col])
+            or not np.isfinite(values.to_numpy(dtype=float)).all()
+        ):
+            bad = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+            msg = (
+                f"`{col}` must be a finite number (RD New metres) for every "
+                f"registration; {bad or len(values)} are not."
+            )
+            raise BuurtgroepenError(msg)
 
 
 def plan_groups(
@@ -251,6 +300,10 @@ def partition_members(
     group is full.
     """
     started = time.perf_counter()
+    if not _is_whole(seed) or seed < 0:
+        msg = f"`seed` must be a whole number of 0 or more; got {seed!r}."
+        raise InfeasibleError(msg)
+    check_members(members)
     plans = plan_groups(
         members,
         max_size=max_size,
@@ -398,19 +451,27 @@ def _refine_or_grow(
     max_size: int,
     tie: np.ndarray,
 ) -> tuple[np.ndarray, int]:
-    """Refine a block; when its heavy sites cannot be packed, add a group.
+    """Refine a block; when its heavy sites cannot be packed, add groups.
 
     Large flats (sites of many registrations) can make the planned number of
-    groups impossible to pack under the cap; one more group is then a smaller
-    loss than a failed run. Gives up after three extra groups.
+    groups impossible to pack under the cap; more groups are then a smaller
+    loss than a failed run. Sites above half the cap each need a group of
+    their own, so the block starts with at least that many. A failed packing
+    then adds one group, three times; after that a tenth more each time, up to
+    one group per site, which always packs.
     """
-    for extra in range(4):
+    heavy = int(np.count_nonzero(2 * weight > max_size))
+    if heavy > k:
+        k = heavy
+        labels = _bisect_labels(xy, weight, k, tie)
+    for attempt in itertools.count():
         try:
             return _refine_block(xy, weight, labels, k, plan, max_size), k
         except _PackingError as exc:
-            if extra == 3:
+            if k >= len(weight):
                 raise InfeasibleError(str(exc)) from exc
-            k += 1
+            step = 1 if attempt < 3 else max(1, k // 10)
+            k = min(len(weight), k + step)
             labels = _bisect_labels(xy, weight, k, tie)
     raise AssertionError  # pragma: no cover - the loop returns or raises
 
@@ -425,11 +486,14 @@ def _site_streets(
     """Street code of each site, from its first registration.
 
     Streets with ``max_size`` or more registrations cannot fit one group and get
-    -1, as do sites without a street; None when there is no street column.
+    -1, as do sites without a street; None when there is no street column or
+    no registration of the unit has a street.
     """
     if "openbare_ruimte" not in part.columns:
         return None
     codes, _ = pd.factorize(part["openbare_ruimte"], use_na_sentinel=True)
+    if (codes < 0).all():
+        return None
     first = np.full(n_sites, len(site_of))
     np.minimum.at(first, site_of, np.arange(len(site_of)))
     per_street = np.bincount(codes[codes >= 0], minlength=codes.max() + 1)

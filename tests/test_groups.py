@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from partition import groups
 from partition.demo import make_demo_municipality
-from partition.errors import InfeasibleError
+from partition.errors import BuurtgroepenError, InfeasibleError
 from partition.geocode import RegisterGeocoder
 from partition.groups import (
     _broken_groups,
@@ -402,6 +402,11 @@ def test_same_seed_same_groups_and_ids_are_readable() -> None:
         ({"min_size": 60}, "min_size"),
         ({"within": "provincie"}, "within"),
         ({"min_size": 40}, "fewer than `min_size`"),
+        ({"max_size": "50"}, "whole number"),
+        ({"max_size": 50.5}, "whole number"),
+        ({"max_size": True}, "whole number"),
+        ({"min_size": 2.5}, "whole number"),
+        ({"target_fill": "0.9"}, "target_fill"),
     ],
 )
 def test_infeasible_requests_fail_before_work(kwargs: dict, message: str) -> None:
@@ -410,6 +415,59 @@ def test_infeasible_requests_fail_before_work(kwargs: dict, message: str) -> Non
     members.loc[0, "woonplaats"] = "Gehucht"
     with pytest.raises(InfeasibleError, match=message):
         plan_groups(members, **{"max_size": 50, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.drop(columns="address_key"), "no `address_key` column"),
+        (lambda m: m.drop(columns=["x", "y"]), "no `x`, `y` column"),
+        (lambda m: m.assign(address_key=None), "have no `address_key`"),
+        (lambda m: m.assign(x=np.where(m.index == 3, np.nan, m["x"])), "1 are not"),
+        (lambda m: m.assign(y=np.where(m.index == 4, np.inf, m["y"])), "1 are not"),
+        (lambda m: m.assign(x=m["x"].astype(str)), "`x` must be a finite number"),
+    ],
+)
+def test_registrations_the_engine_cannot_place_are_refused(change, message) -> None:
+    """Bad registrations raise the library's error, naming what is wrong, instead
+    of failing deep inside the engine."""
+    members = change(make_members(40, villages=1))
+    with pytest.raises(BuurtgroepenError, match=message):
+        partition_members(members)
+
+
+def test_a_negative_seed_is_refused() -> None:
+    with pytest.raises(InfeasibleError, match="`seed`"):
+        partition_members(make_members(40, villages=1), seed=-1)
+
+
+def test_a_village_without_any_street_name_is_partitioned() -> None:
+    """Street cohesion is skipped where no registration of a unit has a street."""
+    members = make_members(300, villages=2)
+    members["openbare_ruimte"] = np.where(
+        members["woonplaats"] == "Dorp 0", "Kerkstraat", None
+    )
+    group_id = partition_members(members, max_size=50)
+    check_invariants(members, group_id, 50, "woonplaats")
+
+
+def test_buildings_above_half_the_cap_each_get_a_group() -> None:
+    """Twenty buildings of 26 registrations at cap 50: no two fit one group, so
+    twenty groups are needed where the plan at 45 a group makes twelve."""
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 1_000, (20, 2))
+    keys = [f"7581AA|{b + 1}|{i}|" for b in range(20) for i in range(26)]
+    members = pd.DataFrame(
+        {
+            "address_key": keys,
+            "x": 250_000 + np.repeat(corners[:, 0], 26),
+            "y": 470_000 + np.repeat(corners[:, 1], 26),
+            "woonplaats": "Flatdorp",
+        }
+    )
+    group_id = partition_members(members, max_size=50)
+    check_invariants(members, group_id, 50, "woonplaats")
+    assert sorted(group_id.value_counts()) == [26] * 20
 
 
 def test_min_size_between_group_counts_is_reported_with_a_fix() -> None:
