@@ -120,7 +120,13 @@ def submit_leave_page(
             return _leave_form(services, [FieldError("token", "token_unknown")])
         if action == "inzien":
             data = store.describe_registration(session, services.vault, registration)
-            return render("inzage.html", title="Uw gegevens", data=data)
+            return render(
+                "inzage.html",
+                title="Uw gegevens",
+                data=data,
+                event_text=texts.EVENT_TEXT,
+                change_text=texts.CHANGE_TEXT,
+            )
         if action == "afmelden":
             store.leave(session, registration, store.RESIDENT)
         else:

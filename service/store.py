@@ -779,8 +779,10 @@ def describe_registration(
     """Everything held about a resident, for the right of access (AVG art. 15).
 
     Includes the decrypted number and name, the address and its point, the
-    consent, every membership, and when the member list of their group was read
-    by a beheerder while they were in it. Writes the read to the audit log.
+    consent, every membership, when the member list of their group was read by
+    a beheerder while they were in it, the beheerders' changes and tasks about
+    them, the audit log's entries about the registration and the rebalance
+    plans that name it. Writes the read to the audit log.
     """
     memberships = session.scalars(
         select(Membership)
@@ -805,12 +807,111 @@ def describe_registration(
         "left_at": _iso(registration.left_at),
         "memberships": [_membership_dict(m) for m in memberships],
         "member_list_reads": _reads_during(session, memberships),
+        "changes": _changes_of(session, registration.id),
+        "tasks": _tasks_of(session, memberships),
+        "events": _events_of(session, registration.id),
+        "rebalance_plans": _plans_naming(session, registration.id),
         "recipients": (
             "De beheerder(s) van uw groep zien uw voornaam en mobiele nummer en "
             "zetten u in de WhatsApp-groep; de leden van die groep zien uw "
-            "nummer in WhatsApp. De stuurgroep ziet alleen aantallen."
+            "nummer in WhatsApp. De stuurgroep ziet aantallen, en in de plannen "
+            "voor het herindelen van de groepen uw registratienummer, zonder "
+            "naam, adres of telefoonnummer."
         ),
     }
+
+
+def _changes_of(session: Session, registration_id: str) -> list[dict[str, object]]:
+    """The beheerders' change-list rows about a resident (add or remove)."""
+    rows = session.scalars(
+        select(GroupChange)
+        .where(GroupChange.registration_id == registration_id)
+        .order_by(GroupChange.created_at, GroupChange.id)
+    )
+    return [
+        {
+            "group_id": row.group_id,
+            "action": row.action,
+            "reason": row.reason,
+            "other_group_id": row.other_group_id,
+            "created_at": _iso(row.created_at),
+            "done_at": _iso(row.done_at),
+        }
+        for row in rows
+    ]
+
+
+def _tasks_of(
+    session: Session, memberships: Iterable[Membership]
+) -> list[dict[str, object]]:
+    """The beheerders' tasks about a resident (by group and member number)."""
+    tasks: list[dict[str, object]] = []
+    for membership in memberships:
+        rows = session.scalars(
+            select(Task)
+            .where(
+                Task.group_id == membership.group_id,
+                Task.member_number == membership.member_number,
+            )
+            .order_by(Task.created_at, Task.id)
+        )
+        tasks.extend(
+            {
+                "group_id": row.group_id,
+                "kind": row.kind,
+                "reason": row.reason,
+                "created_at": _iso(row.created_at),
+                "done_at": _iso(row.done_at),
+            }
+            for row in rows
+        )
+    return tasks
+
+
+def _events_of(session: Session, registration_id: str) -> list[dict[str, object]]:
+    """The audit log's entries about a registration, with the role of who acted."""
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.object_type == "registration",
+            AuditEntry.object_id == registration_id,
+        )
+        .order_by(AuditEntry.at, AuditEntry.id)
+    ).all()
+    users = {
+        int(entry.actor.removeprefix("user:"))
+        for entry in entries
+        if entry.actor.startswith("user:")
+    }
+    rows = session.execute(select(User.id, User.role).where(User.id.in_(users)))
+    roles = {int(user_id): role for user_id, role in rows}
+    return [
+        {
+            "at": _iso(entry.at),
+            "action": entry.action,
+            "by": roles.get(int(entry.actor.removeprefix("user:")), "user")
+            if entry.actor.startswith("user:")
+            else entry.actor,
+        }
+        for entry in entries
+    ]
+
+
+def _plans_naming(session: Session, registration_id: str) -> list[dict[str, object]]:
+    """The stored rebalance plans (applied or not) that name a registration."""
+    plans = session.scalars(
+        select(RebalanceRecord)
+        .where(RebalanceRecord.document.contains(registration_id))
+        .order_by(RebalanceRecord.created_at)
+    )
+    return [
+        {
+            "plan_id": plan.id,
+            "created_at": _iso(plan.created_at),
+            "applied_at": _iso(plan.applied_at),
+        }
+        for plan in plans
+    ]
 
 
 def _address_of(registration: Registration) -> dict[str, object] | None:

@@ -222,3 +222,16 @@ def welcome_text(group_id: str, retention_days: int = DEFAULT_RETENTION_DAYS) ->
         "beheerder haalt je dan uit de groep en je gegevens worden binnen "
         f"{retention_days} dagen gewist (of direct, als je daarvoor kiest).\n"
     )
+
+
+#: How the access page names the audit log's events about a registration.
+EVENT_TEXT = {
+    "registration.create": "aangemeld",
+    "registration.read": "uw gegevens ingezien",
+    "registration.leave": "afgemeld",
+    "registration.rejoin": "weer aangemeld",
+    "registration.erase": "gegevens gewist",
+}
+
+#: How the access page names the beheerder's steps about a member.
+CHANGE_TEXT = {"add": "toevoegen aan groep", "remove": "verwijderen uit groep"}

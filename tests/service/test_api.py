@@ -275,6 +275,28 @@ def test_access_shows_everything_held_and_every_read_of_the_member_list(seeded):
     assert [r["action"] for r in after["member_list_reads"]] == ["members.vcard"]
 
 
+def test_access_lists_the_changes_tasks_and_events_about_the_resident(seeded):
+    """What the beheerders were asked to do about a resident and what the audit
+    log holds about them is personal data too, so the access report lists it,
+    as does the Dutch access page."""
+    client = seeded.client
+    resident = seeded.residents[4]
+    group, token = resident["group_id"], resident["token"]
+    client.post("/registrations/me/leave", headers=bearer(token))
+
+    me = client.get("/registrations/me", headers=bearer(token)).json()
+    page = client.post("/afmelden", data={"token": token, "action": "inzien"})
+
+    assert [(c["group_id"], c["action"]) for c in me["changes"]] == [(group, "add")]
+    assert [(t["group_id"], t["reason"]) for t in me["tasks"]] == [(group, "left")]
+    events = [(e["action"], e["by"]) for e in me["events"]]
+    assert ("registration.leave", "resident") in events
+    assert me["rebalance_plans"] == []
+    assert "registratienummer" in me["recipients"]
+    assert "uw nummer verwijderen uit groep " + group in page.text
+    assert texts.EVENT_TEXT["registration.leave"] in page.text
+
+
 def test_leaving_ends_the_membership_and_a_repeat_rejoins(seeded, monkeypatch):
     client = seeded.client
     resident = seeded.residents[0]
