@@ -6,6 +6,7 @@ bad input ends with one message on stderr and exit code 2.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,9 @@ from partition.errors import BuurtgroepenError
 from service.data_cli import data_app
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from service.models import Registration
     from service.national import Settings
     from service.store import Services
 
@@ -444,7 +448,11 @@ def serve(
 
 users_app = typer.Typer(help="Steering and beheerder users and their tokens.")
 groups_app = typer.Typer(help="Groups made from the stored registrations.")
+registrations_app = typer.Typer(
+    help="One resident's registration, for a resident who lost their token."
+)
 app.add_typer(users_app, name="users")
+app.add_typer(registrations_app, name="registrations")
 app.add_typer(groups_app, name="groups")
 app.add_typer(data_app, name="data")
 
@@ -498,6 +506,132 @@ def users_revoke(
         typer.echo(f"revoked user {user_id}")
 
     _run(body)
+
+
+TelefoonOpt = Annotated[
+    str, typer.Option("--telefoon", help="The resident's mobile number.")
+]
+PostcodeOpt = Annotated[str, typer.Option("--postcode", help="E.g. 7581AB.")]
+HuisnummerOpt = Annotated[str, typer.Option("--huisnummer", help="E.g. 12.")]
+HuisletterOpt = Annotated[str | None, typer.Option("--huisletter", help="E.g. A.")]
+ToevoegingOpt = Annotated[
+    str | None, typer.Option("--toevoeging", help="Huisnummertoevoeging.")
+]
+
+
+def _with_registration(
+    action: Callable[[Services, Session, Registration], list[str]],
+    telefoon: str,
+    postcode: str,
+    huisnummer: str,
+    huisletter: str | None,
+    toevoeging: str | None,
+) -> None:
+    """Find the registration of a number at an address, act on it in one
+    transaction and print the action's lines once it is committed; an unknown
+    registration is a message and exit code 2."""
+    from partition.addresses import parse_address
+    from service import db, store
+
+    address = parse_address(postcode, huisnummer, huisletter, toevoeging)
+    services = _open_services()
+    try:
+        with services.sessions() as session, session.begin():
+            registration = store.find_by_number_and_address(
+                session, services.vault, telefoon, address
+            )
+            if registration is None:
+                msg = (
+                    f"no registration of this number at {address.key}: never "
+                    "registered, or erased already; check the number and address."
+                )
+                raise BuurtgroepenError(msg)
+            lines = action(services, session, registration)
+        db.checkpoint(services.engine)
+    finally:
+        services.close()
+    for line in lines:
+        typer.echo(line)
+
+
+def _show(
+    services: Services, session: Session, registration: Registration
+) -> list[str]:
+    """The access report of a registration, as JSON."""
+    from service import store
+
+    data = store.describe_registration(session, services.vault, registration)
+    return [json.dumps(data, ensure_ascii=False, indent=2)]
+
+
+def _erase(
+    _services: Services, session: Session, registration: Registration
+) -> list[str]:
+    """Erase a registration; say whether its beheerder has a task now."""
+    from service import store
+
+    store.erase(session, registration, store.OPERATOR)
+    if store.was_member(session, registration.id):
+        return [
+            f"erased registration {registration.id}; its beheerder has a task to "
+            "remove the member from the WhatsApp group"
+        ]
+    return [f"erased registration {registration.id}"]
+
+
+def _new_token(
+    _services: Services, session: Session, registration: Registration
+) -> list[str]:
+    """A new self-service token for a registration, alone on the last line."""
+    from service import store
+
+    token = store.reissue_token(session, registration, store.OPERATOR)
+    return [f"new token for registration {registration.id} (shown once):", token]
+
+
+@registrations_app.command("show")
+def registrations_show(
+    telefoon: TelefoonOpt,
+    postcode: PostcodeOpt,
+    huisnummer: HuisnummerOpt,
+    huisletter: HuisletterOpt = None,
+    toevoeging: ToevoegingOpt = None,
+) -> None:
+    """Print everything held about a resident (an access request, AVG art. 15).
+
+    For a resident without their token; check first that the request comes
+    from that number. Prints the same JSON as ``GET /registrations/me``.
+    """
+    address = (postcode, huisnummer, huisletter, toevoeging)
+    _run(lambda: _with_registration(_show, telefoon, *address))
+
+
+@registrations_app.command("erase")
+def registrations_erase(
+    telefoon: TelefoonOpt,
+    postcode: PostcodeOpt,
+    huisnummer: HuisnummerOpt,
+    huisletter: HuisletterOpt = None,
+    toevoeging: ToevoegingOpt = None,
+) -> None:
+    """Erase a resident's personal data now (AVG art. 17), as DELETE
+    /registrations/me does, for a resident without their token."""
+    address = (postcode, huisnummer, huisletter, toevoeging)
+    _run(lambda: _with_registration(_erase, telefoon, *address))
+
+
+@registrations_app.command("token")
+def registrations_token(
+    telefoon: TelefoonOpt,
+    postcode: PostcodeOpt,
+    huisnummer: HuisnummerOpt,
+    huisletter: HuisletterOpt = None,
+    toevoeging: ToevoegingOpt = None,
+) -> None:
+    """Give a resident who lost their token a new one, printed once, alone on the
+    last line; the old token stops working."""
+    address = (postcode, huisnummer, huisletter, toevoeging)
+    _run(lambda: _with_registration(_new_token, telefoon, *address))
 
 
 @app.command()

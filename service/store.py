@@ -101,6 +101,7 @@ logger = logging.getLogger(__name__)
 
 RESIDENT = "resident"
 SYSTEM = "system"
+OPERATOR = "operator"
 REMOVE_MEMBER = "remove_member"
 VOORNAAM_MAX_LENGTH = 40
 TEXT_FIELD_MAX_LENGTH = 64
@@ -771,6 +772,49 @@ def find_by_token(session: Session, token: str) -> Registration | None:
             Registration.status != ERASED,
         )
     ).first()
+
+
+def find_by_number_and_address(
+    session: Session, vault: Vault, telefoon: str, address: Address
+) -> Registration | None:
+    """The registration of a number at an address, for a resident without token.
+
+    The operator's way in (``buurtgroepen registrations``) when a resident who
+    lost their self-service token asks for access, erasure or a new token; the
+    operator checks first that the request comes from that number. Erased
+    registrations hold no number any more and are not found.
+
+    Raises
+    ------
+    StoreError
+        When ``telefoon`` is not a phone number.
+    """
+    try:
+        number = phonenumbers.parse(telefoon, "NL")
+    except NumberParseException as error:
+        msg = f"`--telefoon` {telefoon!r} is not a phone number; give e.g. 0612345678."
+        raise StoreError(msg) from error
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return session.scalars(
+        select(Registration).where(
+            Registration.phone_hmac == vault.phone_hash(e164),
+            Registration.address_key == address.key,
+        )
+    ).first()
+
+
+def reissue_token(session: Session, registration: Registration, actor: str) -> str:
+    """Give a registration a new self-service token; the old one stops working.
+
+    Returns the token, to be handed to the resident once (it is stored hashed).
+    """
+    if registration.status == ERASED:
+        msg = f"registration {registration.id} is erased; it has no token."
+        raise StoreError(msg)
+    token = new_token()
+    registration.token_hash = hash_token(token)
+    audit(session, actor, "registration.token", "registration", registration.id)
+    return token
 
 
 def describe_registration(

@@ -231,6 +231,7 @@ EVENT_TEXT = {
     "registration.leave": "afgemeld",
     "registration.rejoin": "weer aangemeld",
     "registration.erase": "gegevens gewist",
+    "registration.token": "nieuwe persoonlijke code gemaakt",
 }
 
 #: How the access page names the beheerder's steps about a member.

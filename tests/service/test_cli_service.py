@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,43 @@ def test_purge_is_safe_to_run_again(env):
     assert first.exit_code == 0 and "left over 30 days ago" in first.stdout
     assert second.exit_code == 0 and "erased 0 registrations" in second.stdout
     assert negative.exit_code == 2
+
+
+def test_an_operator_helps_a_resident_who_lost_their_token(env):
+    """Access, a new token and erasure by number and address, for a resident
+    who no longer has their self-service token; an unknown number or a bad
+    address is a message and exit code 2."""
+    book = load_address_book(None)
+    row = spread_rows(book, 1)[0]
+    with TestClient(create_app(load_settings(env))) as client:
+        old = client.post("/registrations", json=registration_body(row, 7)).json()
+    where = ["--postcode", row["postcode"], "--huisnummer", str(row["huisnummer"])]
+    where += ["--huisletter", row["huisletter"]] if row["huisletter"] else []
+    if row["huisnummertoevoeging"]:
+        where += ["--toevoeging", row["huisnummertoevoeging"]]
+    telefoon = registration_body(row, 7)["telefoon"]
+
+    shown = _invoke(env, "registrations", "show", "--telefoon", telefoon, *where)
+    renewed = _invoke(env, "registrations", "token", "--telefoon", telefoon, *where)
+    token = renewed.stdout.strip().splitlines()[-1]
+    with TestClient(create_app(load_settings(env))) as client:
+        by_old = client.get("/registrations/me", headers=bearer(old["token"]))
+        by_new = client.get("/registrations/me", headers=bearer(token))
+    erased = _invoke(env, "registrations", "erase", "--telefoon", telefoon, *where)
+    again = _invoke(env, "registrations", "erase", "--telefoon", telefoon, *where)
+    bad = _invoke(
+        env, "registrations", "show", "--telefoon", telefoon, *where[:3], "0"
+    )
+
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["registration_id"] == old["registration_id"]
+    assert renewed.exit_code == 0 and by_old.status_code == 401
+    assert by_new.json()["registration_id"] == old["registration_id"]
+    events = [(e["action"], e["by"]) for e in by_new.json()["events"]]
+    assert ("registration.token", "operator") in events
+    assert erased.exit_code == 0 and "erased registration" in erased.stdout
+    assert again.exit_code == 2 and "erased already" in again.output
+    assert bad.exit_code == 2 and "huisnummer" in bad.output
 
 
 def test_serve_refuses_bad_settings_before_starting(env):
