@@ -140,6 +140,9 @@ def statement(settings: Settings) -> list[Section]:
                 "beheerder krijgt de opdracht u uit de groep te halen.",
                 "Wissen: op de afmeldpagina kunt u ook kiezen voor direct wissen "
                 "(`DELETE /registrations/me`).",
+                "Code kwijt: neem contact op met de verantwoordelijke hierboven. "
+                "Na een controle via uw mobiele nummer kan die u een nieuwe code "
+                "geven, of uw gegevens laten zien of wissen.",
                 "Wijzigen: meld u af en meld u opnieuw aan met de juiste gegevens.",
                 "Klacht: neem contact op met de verantwoordelijke hierboven, of "
                 "dien een klacht in bij de Autoriteit Persoonsgegevens.",
