@@ -238,7 +238,7 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(24))
     object_id: Mapped[str] = mapped_column(String(64))
     # counts only, e.g. "members=12"
-    detail: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 # change lists (rebalances and intake): what a beheerder does by hand in WhatsApp

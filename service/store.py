@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -101,6 +102,7 @@ logger = logging.getLogger(__name__)
 
 RESIDENT = "resident"
 SYSTEM = "system"
+_AUDIT_DETAIL = re.compile(r"[a-z_]+=[A-Za-z0-9_.-]+(,[a-z_]+=[A-Za-z0-9_.-]+)*")
 OPERATOR = "operator"
 REMOVE_MEMBER = "remove_member"
 VOORNAAM_MAX_LENGTH = 40
@@ -1592,7 +1594,15 @@ def audit(
     object_id: str,
     detail: str | None = None,
 ) -> None:
-    """Write one audit entry: who, what, which object, when; never the data."""
+    """Write one audit entry: who, what, which object, when; never the data.
+
+    ``detail`` is comma-separated ``key=value`` pairs of short codes and
+    counts (``moved=12,joined=3``); anything else is refused, so free text
+    (a name, an address) cannot slip into the log.
+    """
+    if detail is not None and not _AUDIT_DETAIL.fullmatch(detail):
+        msg = f"audit detail must be key=value pairs of codes, got {detail!r}"
+        raise ValueError(msg)
     session.add(
         AuditEntry(
             at=utcnow(),

@@ -123,9 +123,7 @@ def test_an_operator_helps_a_resident_who_lost_their_token(env):
         by_new = client.get("/registrations/me", headers=bearer(token))
     erased = _invoke(env, "registrations", "erase", "--telefoon", telefoon, *where)
     again = _invoke(env, "registrations", "erase", "--telefoon", telefoon, *where)
-    bad = _invoke(
-        env, "registrations", "show", "--telefoon", telefoon, *where[:3], "0"
-    )
+    bad = _invoke(env, "registrations", "show", "--telefoon", telefoon, *where[:3], "0")
 
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["registration_id"] == old["registration_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -133,3 +134,13 @@ def test_the_audit_log_says_who_did_what_but_holds_no_personal_data(seeded):
     for i in range(12):
         assert not any(form in audit for form in number_forms(i))
     assert resident["row"]["address_key"] not in audit
+
+
+@pytest.mark.parametrize(
+    "detail", ["Jan de Vries", "street=Kerkstraat 12", "postcode=7581 AB", "moved=3,"]
+)
+def test_an_audit_detail_other_than_codes_and_counts_is_refused(detail):
+    """The audit log keeps codes and counts only; free text is a programming
+    error, refused before anything is written."""
+    with pytest.raises(ValueError, match="key=value"):
+        store.audit(None, store.SYSTEM, "test", "registration", "x", detail)
