@@ -175,15 +175,16 @@ def check_members(members: pd.DataFrame) -> None:
         msg = f"{count} registrations have no `address_key`; geocode them first."
         raise BuurtgroepenError(msg)
     for col in ("x", "y"):
-        values = pd.to_numeric(members[col], errors="coerce")
-        if (
-            not pd.api.types.is_numeric_dtype(members[col])
-            or not np.isfinite(values.to_numpy(dtype=float)).all()
-        ):
-            bad = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+        column = members[col]
+        if not pd.api.types.is_numeric_dtype(column):
+            # numbers held as objects pass; text such as "250000" does not
+            text = column.map(lambda value: isinstance(value, str | bytes))
+            column = pd.to_numeric(column.where(~text.astype(bool)), errors="coerce")
+        bad = int((~np.isfinite(column.to_numpy(dtype=float))).sum())
+        if bad:
             msg = (
                 f"`{col}` must be a finite number (RD New metres) for every "
-                f"registration; {bad or len(values)} are not."
+                f"registration; {bad} are not."
             )
             raise BuurtgroepenError(msg)
 
@@ -1237,8 +1238,8 @@ def _name_groups(
 ) -> np.ndarray:
     """Name local groups ``<woonplaats slug>-NN`` from north-west to south-east."""
     k = int(local.max()) + 1
-    cx = np.bincount(local, weights=part["x"].to_numpy(), minlength=k)
-    cy = np.bincount(local, weights=part["y"].to_numpy(), minlength=k)
+    cx = np.bincount(local, weights=part["x"].to_numpy(dtype=float), minlength=k)
+    cy = np.bincount(local, weights=part["y"].to_numpy(dtype=float), minlength=k)
     count = np.bincount(local, minlength=k)
     order = np.argsort((cx - cy) / count, kind="stable")
     slug = slugify(woonplaats)

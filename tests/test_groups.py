@@ -436,6 +436,14 @@ def test_registrations_the_engine_cannot_place_are_refused(change, message) -> N
         partition_members(members)
 
 
+def test_coordinates_held_as_objects_are_numbers_too() -> None:
+    """A frame built row by row (``object`` columns of floats) is partitioned."""
+    members = make_members(120, villages=1)
+    members[["x", "y"]] = members[["x", "y"]].astype(object)
+    group_id = partition_members(members, max_size=50)
+    check_invariants(members, group_id, 50, "woonplaats")
+
+
 def test_a_negative_seed_is_refused() -> None:
     with pytest.raises(InfeasibleError, match="`seed`"):
         partition_members(make_members(40, villages=1), seed=-1)
