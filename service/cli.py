@@ -448,11 +448,7 @@ def serve(
 
 users_app = typer.Typer(help="Steering and beheerder users and their tokens.")
 groups_app = typer.Typer(help="Groups made from the stored registrations.")
-registrations_app = typer.Typer(
-    help="One resident's registration, for a resident who lost their token."
-)
 app.add_typer(users_app, name="users")
-app.add_typer(registrations_app, name="registrations")
 app.add_typer(groups_app, name="groups")
 app.add_typer(data_app, name="data")
 
@@ -589,49 +585,42 @@ def _new_token(
     return [f"new token for registration {registration.id} (shown once):", token]
 
 
-@registrations_app.command("show")
-def registrations_show(
+_REGISTRATION_ACTIONS = {"show": _show, "erase": _erase, "token": _new_token}
+
+
+@app.command("registrations")
+def registrations(
+    action: Annotated[
+        str,
+        typer.Argument(
+            metavar="ACTION",
+            help="show: print everything held (access, AVG art. 15); erase: erase "
+            "now (art. 17); token: print a new self-service token, alone on the "
+            "last line (the old one stops working).",
+        ),
+    ],
     telefoon: TelefoonOpt,
     postcode: PostcodeOpt,
     huisnummer: HuisnummerOpt,
     huisletter: HuisletterOpt = None,
     toevoeging: ToevoegingOpt = None,
 ) -> None:
-    """Print everything held about a resident (an access request, AVG art. 15).
+    """One resident's registration, for a resident who lost their token.
 
-    For a resident without their token; check first that the request comes
-    from that number. Prints the same JSON as ``GET /registrations/me``.
+    Found by number and address; check first that the request comes from that
+    number. ``show`` prints the JSON of ``GET /registrations/me``; ``erase``
+    does what ``DELETE /registrations/me`` does.
     """
-    address = (postcode, huisnummer, huisletter, toevoeging)
-    _run(lambda: _with_registration(_show, telefoon, *address))
 
+    def body() -> None:
+        if action not in _REGISTRATION_ACTIONS:
+            known = ", ".join(_REGISTRATION_ACTIONS)
+            msg = f"ACTION must be one of {known}; got {action!r}."
+            raise BuurtgroepenError(msg)
+        address = (postcode, huisnummer, huisletter, toevoeging)
+        _with_registration(_REGISTRATION_ACTIONS[action], telefoon, *address)
 
-@registrations_app.command("erase")
-def registrations_erase(
-    telefoon: TelefoonOpt,
-    postcode: PostcodeOpt,
-    huisnummer: HuisnummerOpt,
-    huisletter: HuisletterOpt = None,
-    toevoeging: ToevoegingOpt = None,
-) -> None:
-    """Erase a resident's personal data now (AVG art. 17), as DELETE
-    /registrations/me does, for a resident without their token."""
-    address = (postcode, huisnummer, huisletter, toevoeging)
-    _run(lambda: _with_registration(_erase, telefoon, *address))
-
-
-@registrations_app.command("token")
-def registrations_token(
-    telefoon: TelefoonOpt,
-    postcode: PostcodeOpt,
-    huisnummer: HuisnummerOpt,
-    huisletter: HuisletterOpt = None,
-    toevoeging: ToevoegingOpt = None,
-) -> None:
-    """Give a resident who lost their token a new one, printed once, alone on the
-    last line; the old token stops working."""
-    address = (postcode, huisnummer, huisletter, toevoeging)
-    _run(lambda: _with_registration(_new_token, telefoon, *address))
+    _run(body)
 
 
 @app.command()

@@ -134,6 +134,8 @@ def test_an_operator_helps_a_resident_who_lost_their_token(env):
     assert erased.exit_code == 0 and "erased registration" in erased.stdout
     assert again.exit_code == 2 and "erased already" in again.output
     assert bad.exit_code == 2 and "huisnummer" in bad.output
+    unknown = _invoke(env, "registrations", "move", "--telefoon", telefoon, *where)
+    assert unknown.exit_code == 2 and "ACTION must be one of" in unknown.output
 
 
 def test_serve_refuses_bad_settings_before_starting(env):
