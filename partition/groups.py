@@ -167,8 +167,9 @@ def check_members(members: pd.DataFrame) -> None:
     """
     missing = [col for col in ("address_key", "x", "y") if col not in members.columns]
     if missing:
-        names = ", ".join(f"`{col}`" for col in missing)
-        msg = f"the registrations have no {names} column; geocode them first."
+        names = " and ".join(f"`{col}`" for col in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        msg = f"the registrations have no {names} {noun}; geocode them first."
         raise BuurtgroepenError(msg)
     if members["address_key"].isna().any():
         count = int(members["address_key"].isna().sum())
@@ -459,7 +460,7 @@ def _refine_or_grow(
     loss than a failed run. Sites above half the cap each need a group of
     their own, so the block starts with at least that many. A failed packing
     then adds one group, three times; after that a tenth more each time, up to
-    one group per site, which always packs.
+    one group per site, where the run fails with the packing's message.
     """
     heavy = int(np.count_nonzero(2 * weight > max_size))
     if heavy > k:

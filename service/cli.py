@@ -556,7 +556,9 @@ def _show(
     """The access report of a registration, as JSON."""
     from service import store
 
-    data = store.describe_registration(session, services.vault, registration)
+    data = store.describe_registration(
+        session, services.vault, registration, store.OPERATOR
+    )
     return [json.dumps(data, ensure_ascii=False, indent=2)]
 
 

@@ -820,7 +820,7 @@ def reissue_token(session: Session, registration: Registration, actor: str) -> s
 
 
 def describe_registration(
-    session: Session, vault: Vault, registration: Registration
+    session: Session, vault: Vault, registration: Registration, actor: str = RESIDENT
 ) -> dict[str, object]:
     """Everything held about a resident, for the right of access (AVG art. 15).
 
@@ -828,7 +828,7 @@ def describe_registration(
     consent, every membership, when the member list of their group was read by
     a beheerder while they were in it, the beheerders' changes and tasks about
     them, the audit log's entries about the registration and the rebalance
-    plans that name it. Writes the read to the audit log.
+    plans that name it. Writes the read to the audit log, as done by ``actor``.
     """
     memberships = session.scalars(
         select(Membership)
@@ -836,7 +836,7 @@ def describe_registration(
         .order_by(Membership.started_at)
     ).all()
     current = next((m for m in memberships if m.ended_at is None), None)
-    audit(session, RESIDENT, "registration.read", "registration", registration.id)
+    audit(session, actor, "registration.read", "registration", registration.id)
     return {
         "registration_id": registration.id,
         "status": registration.status,

@@ -421,7 +421,7 @@ def test_infeasible_requests_fail_before_work(kwargs: dict, message: str) -> Non
     ("change", "message"),
     [
         (lambda m: m.drop(columns="address_key"), "no `address_key` column"),
-        (lambda m: m.drop(columns=["x", "y"]), "no `x`, `y` column"),
+        (lambda m: m.drop(columns=["x", "y"]), "no `x` and `y` columns"),
         (lambda m: m.assign(address_key=None), "have no `address_key`"),
         (lambda m: m.assign(x=np.where(m.index == 3, np.nan, m["x"])), "1 are not"),
         (lambda m: m.assign(y=np.where(m.index == 4, np.inf, m["y"])), "1 are not"),

@@ -130,6 +130,7 @@ def test_an_operator_helps_a_resident_who_lost_their_token(env):
     assert renewed.exit_code == 0 and by_old.status_code == 401
     assert by_new.json()["registration_id"] == old["registration_id"]
     events = [(e["action"], e["by"]) for e in by_new.json()["events"]]
+    assert ("registration.read", "operator") in events
     assert ("registration.token", "operator") in events
     assert erased.exit_code == 0 and "erased registration" in erased.stdout
     assert again.exit_code == 2 and "erased already" in again.output
