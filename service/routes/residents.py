@@ -120,9 +120,13 @@ async def create_registration(request: Request) -> Response:
 async def _bounded_body(request: Request) -> bytes | None:
     """The raw body, or None when it exceeds ``BODY_MAX_BYTES``.
 
-    The stream is read in chunks and abandoned past the limit, so a body sent
-    without (or with a false) Content-Length is not read in full.
+    A declared Content-Length above the limit is refused before reading; the
+    stream is read in chunks and abandoned past the limit, so a body sent
+    without (or with a false) Content-Length is not read in full either.
     """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > BODY_MAX_BYTES:
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
