@@ -1186,8 +1186,13 @@ def _move_pieces(
 def delaunay_edges(xy: np.ndarray) -> np.ndarray:
     """Return the unique undirected edges ``(i, j)`` with ``i < j`` of a Delaunay graph.
 
-    Points at the same coordinate are joined to each other; fewer than three
-    distinct points, or all on one line, are joined in coordinate order.
+    The triangulation is of the distinct coordinates; fewer than three, or all
+    on one line, are joined in coordinate order. Points at one coordinate (the
+    addresses of a large block of flats) are joined to each other and each to
+    every point their coordinate is joined to, so any of them stand where the
+    building stands: a group holding part of a building is connected through
+    it, as :mod:`partition.quality` counts contiguity. Such a coordinate of
+    ``m`` points adds ``m * (m - 1) / 2`` edges.
     """
     if len(xy) < 2:
         return np.empty((0, 2), dtype=np.int64)
@@ -1208,13 +1213,31 @@ def delaunay_edges(xy: np.ndarray) -> np.ndarray:
             if len(tri.coplanar):
                 pairs = np.concatenate([pairs, tri.coplanar[:, [0, 2]]])
 
-    # map distinct-point edges to one representative, then join the duplicates
-    first = np.full(len(unique), -1)
-    first[inverse[::-1]] = np.arange(len(xy))[::-1]
-    edges = first[pairs]
-    dup = np.flatnonzero(first[inverse] != np.arange(len(xy)))
-    edges = np.concatenate([edges, np.column_stack([first[inverse[dup]], dup])])
-    return np.sort(edges, axis=1)
+    # every point at a coordinate is joined to every point at the coordinates
+    # it is joined to, and to the other points at its own coordinate
+    counts = np.bincount(inverse, minlength=len(unique))
+    members = np.argsort(inverse, kind="stable")
+    start = np.r_[0, np.cumsum(counts)]
+    edges = [_all_pairs_between(pairs, counts, members, start)]
+    for point in np.flatnonzero(counts > 1):
+        here = members[start[point] : start[point + 1]]
+        i, j = np.triu_indices(len(here), 1)
+        edges.append(np.column_stack([here[i], here[j]]))
+    return np.sort(np.concatenate(edges), axis=1)
+
+
+def _all_pairs_between(
+    pairs: np.ndarray, counts: np.ndarray, members: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    """Edges between every point at ``p`` and every point at ``q``, per pair."""
+    p, q = pairs[:, 0], pairs[:, 1]
+    per_pair = counts[p] * counts[q]
+    pair = np.repeat(np.arange(len(pairs)), per_pair)
+    rank = np.arange(len(pair)) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    across = counts[q][pair]
+    a = members[start[p[pair]] + rank // across]
+    b = members[start[q[pair]] + rank % across]
+    return np.column_stack([a, b])
 
 
 def distinct_points(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
