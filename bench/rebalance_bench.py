@@ -21,6 +21,12 @@ real Losser buurten (CBS, ../shared/data) with generated addresses, it measures:
   full re-partition);
 - all of it again at 10,000 registrations (40,000 addresses), with the wall time.
 
+With ``--split-after none,25,10,5,2,1`` it prints only the trade-off behind
+``partition.rebalance.split_threshold`` instead: per limit on the members a group
+hands on before it splits, the moves of 1,000 newcomers one at a time against
+the batch plus the moves of the splits, on the demo tripling and at +10 % of
+10,000 registrations.
+
 It prints; it asserts nothing. Run: ``python bench/rebalance_bench.py``.
 """
 
@@ -207,7 +213,11 @@ def scenario(
 
 
 def one_by_one(
-    current: pd.DataFrame, batch: pd.DataFrame, register: pd.DataFrame, pending: bool
+    current: pd.DataFrame,
+    batch: pd.DataFrame,
+    register: pd.DataFrame,
+    pending: bool,
+    split_after: int | None = None,
 ) -> dict:
     """Rebalance after every newcomer: the end state, the members moved (and by
     splits), reroutes, splits and the seconds spent in ``rebalance``.
@@ -217,6 +227,8 @@ def one_by_one(
     of the beheerders. Each step passes the previous plan's ``handed_on`` on and
     gives every address the group of its nearest member again, as the service
     keeps its territories (it re-shares only those of groups that changed).
+    ``split_after`` replaces the rebalance's default limit on members handed on
+    before a split.
     """
     state = current.copy()
     run = {"moved": 0, "split_moves": 0, "rerouted": 0, "splits": 0, "seconds": 0.0}
@@ -231,6 +243,7 @@ def one_by_one(
             max_size=CAP,
             pending_adds=waiting if pending else (),
             handed_on=handed_on,
+            split_after=split_after,
         )
         handed_on = step.handed_on
         run["moved"] += step.summary["moved"]
@@ -246,6 +259,77 @@ def one_by_one(
     return {**run, "state": state}
 
 
+NO_LIMIT = 10**9
+"""``--split-after none``: a limit no group reaches."""
+
+
+def limit_rows(name: str, current, batch, register, limits: list[int | None]):
+    """Rows of the trade-off table: per limit on members handed on before a
+    split, the moves of the newcomers one at a time (every change carried out
+    at once) against the batch's moves plus the moves of the splits made."""
+    territory = assign_addresses(register, current, current["group_id"])
+    batch_moves = rebalance(
+        current,
+        joiners=batch,
+        address_groups=territory.set_axis(register["address_key"]),
+        max_size=CAP,
+    ).summary["moved"]
+    rows = []
+    for limit in limits:
+        run = one_by_one(current, batch, register, False, split_after=limit)
+        bound = batch_moves + run["split_moves"]
+        label = {None: "default", NO_LIMIT: "no limit"}.get(limit, str(limit))
+        rows.append(
+            [
+                name,
+                label,
+                f"{run['moved']:,} ({run['split_moves']:,})",
+                f"{batch_moves:,} + {run['split_moves']:,} = {bound:,}",
+                "met" if run["moved"] <= bound else "not met",
+            ]
+        )
+    return rows
+
+
+def limit_table(seed: int, limits: list[int | None]) -> None:
+    """Print the trade-off behind ``split_threshold`` on two settings: the demo
+    tripling (500 members and 1,000 newcomers, the inputs of
+    ``rebalance_api_bench.py``) and 10 % newcomers at 10,000 registrations."""
+    from bench.rebalance_api_bench import people
+
+    _, register, members, joining = people(seed, 10_000, 1_500, 1_000)
+    members = members.assign(group_id=partition_members(members, max_size=CAP))
+    rows = limit_rows("demo, tripling", members, joining, register, limits)
+
+    everyone, register = members_of(40_000, 11_000, seed)
+    newcomer = np.random.default_rng(seed).random(len(everyone)) < 1 / 11
+    current = everyone[~newcomer].copy()
+    current["group_id"] = partition_members(current, max_size=CAP).to_numpy()
+    batch = everyone[newcomer].head(1_000)
+    rows += limit_rows("40,000 addresses, +10 %", current, batch, register, limits)
+
+    header = ["setting", "members handed on before a split", "moved (by splits)"]
+    header += ["batch + splits", "moved within it"]
+    print(f"cap {CAP}; newcomers one at a time, every change carried out at once")
+    print(markdown_table(header, rows))
+
+
+def _limits(text: str) -> list[int | None]:
+    """``none,25,5,default`` -> [NO_LIMIT, 25, 5, None]."""
+    limits: list[int | None] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == "none":
+            limits.append(NO_LIMIT)
+        elif part == "default":
+            limits.append(None)
+        elif part.isdigit() and int(part) >= 1:
+            limits.append(int(part))
+        else:
+            raise ValueError(f"{part!r} is not none, default or a number >= 1")
+    return limits
+
+
 def main() -> None:
     """Run the scenarios and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -256,8 +340,21 @@ def main() -> None:
         default=1_000,
         help="newcomers added one by one per municipality (default 1,000)",
     )
+    parser.add_argument(
+        "--split-after",
+        help="only the trade-off table: comma-separated limits on members a "
+        "group hands on before it splits (none, default or a number), e.g. "
+        "none,25,10,5,2,1",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)
+    if args.split_after:
+        try:
+            limits = _limits(args.split_after)
+        except ValueError as error:
+            parser.error(f"--split-after: {error}")
+        limit_table(args.seed, limits)
+        return
 
     rows = []
     members, register = members_of(10_000, 506, args.seed)

@@ -132,6 +132,7 @@ def rebalance(
     seed: int = 0,
     pending_adds: Iterable[str] = (),
     handed_on: Mapping[str, int] | None = None,
+    split_after: int | None = None,
 ) -> RebalancePlan:
     """Plan the smallest change that keeps every group within the cap.
 
@@ -159,6 +160,10 @@ def rebalance(
         (the previous plan's :attr:`RebalancePlan.handed_on`). A group that
         handed on :func:`split_threshold` or more splits at its next overflow
         instead of moving more members to a neighbour.
+    split_after
+        That number instead of :func:`split_threshold`, at least 1 (for
+        ``bench/rebalance_bench.py --split-after``, which measures the
+        trade-off behind the default).
 
     Returns
     -------
@@ -173,6 +178,10 @@ def rebalance(
     """
     started = time.perf_counter()
     check_partition_request(max_size, target_fill, min_size, within)
+    whole = isinstance(split_after, int) and not isinstance(split_after, bool)
+    if split_after is not None and not (whole and split_after >= 1):
+        msg = f"`split_after` must be a whole number, at least 1; got {split_after!r}."
+        raise InfeasibleError(msg)
     unit_cols = ["woonplaats", *WITHIN_LEVELS[within]]
     leavers = set(map(str, leavers))
     joiners = _empty_like(current) if joiners is None else joiners.copy()
@@ -206,6 +215,8 @@ def rebalance(
     sizes = state["group_id"].value_counts()
     overflowing = set(sizes.index[sizes > max_size])
     threshold = split_threshold(max_size, target_fill)
+    if split_after is not None:
+        threshold = split_after
     held = {g for g, n in handed_on.items() if n >= threshold} & overflowing
     state = _push_overflow(state, unit_cols, max_size, plan_size, held)
     state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)

@@ -240,6 +240,14 @@ def test_a_group_that_handed_on_its_headroom_splits_at_its_next_overflow() -> No
     assert set(split.moves["from_group"]) == {group}
     assert group not in split.handed_on
 
+    # a limit given instead of the default (the benchmark's trade-off table)
+    early = rebalance(
+        state, joiners=second, max_size=50, handed_on={group: 1}, split_after=1
+    )
+    assert early.summary["split_groups"] == 1
+    with pytest.raises(InfeasibleError, match="split_after"):
+        rebalance(state, joiners=second, max_size=50, split_after=0)
+
 
 def test_a_held_group_with_a_large_address_at_its_centre_stays_within_the_cap() -> None:
     """A group that may hand on no more, of 6 households at its two ends and
