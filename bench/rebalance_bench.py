@@ -263,7 +263,13 @@ NO_LIMIT = 10**9
 """``--split-after none``: a limit no group reaches."""
 
 
-def limit_rows(name: str, current, batch, register, limits: list[int | None]):
+def limit_rows(
+    name: str,
+    current: pd.DataFrame,
+    batch: pd.DataFrame,
+    register: pd.DataFrame,
+    limits: list[int | None],
+) -> list[list[str]]:
     """Rows of the trade-off table: per limit on members handed on before a
     split, the moves of the newcomers one at a time (every change carried out
     at once) against the batch's moves plus the moves of the splits made."""
