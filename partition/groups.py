@@ -1192,7 +1192,8 @@ def delaunay_edges(xy: np.ndarray) -> np.ndarray:
     every point their coordinate is joined to, so any of them stand where the
     building stands: a group holding part of a building is connected through
     it, as :mod:`partition.quality` counts contiguity. Such a coordinate of
-    ``m`` points adds ``m * (m - 1) / 2`` edges.
+    ``m`` points adds ``m * (m - 1) / 2`` edges among them, and ``m * n`` to
+    each joined coordinate of ``n`` points.
     """
     if len(xy) < 2:
         return np.empty((0, 2), dtype=np.int64)
