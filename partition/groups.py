@@ -123,13 +123,13 @@ def check_partition_request(
         number in (0, 1], ``min_size`` not a whole number up to ``max_size`` or
         ``within`` is not a known level.
     """
-    if not _is_whole(max_size):
+    if not is_whole(max_size):
         msg = f"`max_size` must be a whole number; got {max_size!r}."
         raise InfeasibleError(msg)
     if not isinstance(target_fill, numbers.Real) or isinstance(target_fill, bool):
         msg = f"`target_fill` must be a number in (0, 1]; got {target_fill!r}."
         raise InfeasibleError(msg)
-    if min_size is not None and not _is_whole(min_size):
+    if min_size is not None and not is_whole(min_size):
         msg = f"`min_size` must be a whole number or None; got {min_size!r}."
         raise InfeasibleError(msg)
     if not 1 <= max_size <= WHATSAPP_MAX_MEMBERS:
@@ -151,7 +151,7 @@ def check_partition_request(
         raise InfeasibleError(msg)
 
 
-def _is_whole(value: object) -> bool:
+def is_whole(value: object) -> bool:
     """Whether a setting is a whole number (numpy integers too, booleans not)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -302,7 +302,7 @@ def partition_members(
     group is full.
     """
     started = time.perf_counter()
-    if not _is_whole(seed) or seed < 0:
+    if not is_whole(seed) or seed < 0:
         msg = f"`seed` must be a whole number of 0 or more; got {seed!r}."
         raise InfeasibleError(msg)
     check_members(members)
@@ -475,7 +475,6 @@ def _refine_or_grow(
             step = 1 if attempt < 3 else max(1, k // 10)
             k = min(len(weight), k + step)
             labels = _bisect_labels(xy, weight, k, tie)
-    raise AssertionError  # pragma: no cover - the loop returns or raises
 
 
 class _PackingError(Exception):

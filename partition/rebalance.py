@@ -58,6 +58,7 @@ from partition.groups import (
     WITHIN_LEVELS,
     check_partition_request,
     delaunay_edges,
+    is_whole,
     partition_members,
     slugify,
     unit_codes,
@@ -178,8 +179,7 @@ def rebalance(
     """
     started = time.perf_counter()
     check_partition_request(max_size, target_fill, min_size, within)
-    whole = isinstance(split_after, int) and not isinstance(split_after, bool)
-    if split_after is not None and not (whole and split_after >= 1):
+    if split_after is not None and not (is_whole(split_after) and split_after >= 1):
         msg = f"`split_after` must be a whole number, at least 1; got {split_after!r}."
         raise InfeasibleError(msg)
     unit_cols = ["woonplaats", *WITHIN_LEVELS[within]]
@@ -214,9 +214,7 @@ def rebalance(
     handed_on = {str(g): int(n) for g, n in (handed_on or {}).items() if n > 0}
     sizes = state["group_id"].value_counts()
     overflowing = set(sizes.index[sizes > max_size])
-    threshold = split_threshold(max_size, target_fill)
-    if split_after is not None:
-        threshold = split_after
+    threshold = split_after or split_threshold(max_size, target_fill)
     held = {g for g, n in handed_on.items() if n >= threshold} & overflowing
     state = _push_overflow(state, unit_cols, max_size, plan_size, held)
     state, split = _split_overflowing(state, names, max_size, plan_size, within, seed)

@@ -517,6 +517,7 @@ ToevoegingOpt = Annotated[
 
 def _with_registration(
     action: Callable[[Services, Session, Registration], list[str]],
+    erases: bool,
     telefoon: str,
     postcode: str,
     huisnummer: str,
@@ -524,8 +525,9 @@ def _with_registration(
     toevoeging: str | None,
 ) -> None:
     """Find the registration of a number at an address, act on it in one
-    transaction and print the action's lines once it is committed; an unknown
-    registration is a message and exit code 2."""
+    transaction and print the action's lines once it is committed (after an
+    erasure, with the write-ahead log folded); an unknown registration is a
+    message and exit code 2."""
     from partition.addresses import parse_address
     from service import db, store
 
@@ -543,7 +545,8 @@ def _with_registration(
                 )
                 raise BuurtgroepenError(msg)
             lines = action(services, session, registration)
-        db.checkpoint(services.engine)
+        if erases:
+            db.checkpoint(services.engine)
     finally:
         services.close()
     for line in lines:
@@ -620,7 +623,8 @@ def registrations(
             msg = f"ACTION must be one of {known}; got {action!r}."
             raise BuurtgroepenError(msg)
         address = (postcode, huisnummer, huisletter, toevoeging)
-        _with_registration(_REGISTRATION_ACTIONS[action], telefoon, *address)
+        erases = action == "erase"
+        _with_registration(_REGISTRATION_ACTIONS[action], erases, telefoon, *address)
 
     _run(body)
 
