@@ -19,10 +19,13 @@ boundary. Inside a unit:
    through a hub where those links cannot meet the bounds, so it grows with the
    sites, not with sites times groups; squared distances make the cells
    power-diagram cells, which are convex, so groups do not interleave;
-5. repair passes keep every group at most ``max_size`` (moving sites to the
-   nearest group with room, or, when that would leave islands, passing them along
-   neighbouring groups with :mod:`partition.relief`; adding a group to a block
-   only when large flats cannot be packed otherwise) and reconnect groups whose
+5. repair passes keep every group at most ``max_size``: a building the flow
+   shared between groups, and whose whole weight would push its group over the
+   cap, has its addresses dealt out the way the flow shared them; what is still
+   over moves to the nearest group with room, or, when that would leave
+   islands, is passed along neighbouring groups with :mod:`partition.relief`; a
+   group is added to a block only when large flats cannot be packed otherwise.
+   The passes then reconnect groups whose
    members fall apart in the Delaunay graph of the unit (a piece whose
    neighbouring groups are all full joins one anyway when relief can pass the
    surplus on, in rounds, since passing it on can cut off a piece elsewhere);
@@ -56,6 +59,7 @@ import numbers
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -296,7 +300,10 @@ def partition_members(
     -----
     Hard constraints always hold: every registration in exactly one group, no
     group above ``max_size``, none below ``min_size`` when it is set, no group
-    across ``within``, all registrations of one address together. Sizes stay
+    across ``within``, all registrations of one address together. A building
+    (addresses at one point) stays in one group unless that would push a group
+    above ``max_size``; then its addresses are divided between the neighbouring
+    groups the assignment shared it with. Sizes stay
     within about 15 % of the unit mean where sites allow; contiguity is repaired
     on the Delaunay graph, which can leave a group split when every neighbouring
     group is full.
@@ -412,17 +419,29 @@ def _partition_unit(
         return np.zeros(len(part), dtype=np.int64)
 
     site_of, xy, weight = _sites(part, max_size)
+    pair_of, pair_site, pair_weight = _site_addresses(part, site_of)
     tie = rng.permutation(len(weight))
     blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie)
-    site_label = np.empty(len(weight), dtype=np.int64)
+    pair_label = np.empty(len(pair_site), dtype=np.int64)
     offset = 0
-    for sites, k_block, start_labels in blocks:
+    for (sites, k_block, start_labels), pairs, local_site in _block_addresses(
+        blocks, pair_site, len(weight)
+    ):
         local, k_block = _refine_or_grow(
-            xy[sites], weight[sites], start_labels, k_block, plan, max_size, tie[sites]
+            xy[sites],
+            weight[sites],
+            start_labels,
+            k_block,
+            plan,
+            max_size,
+            tie[sites],
+            (local_site, pair_weight[pairs]),
         )
-        site_label[sites] = local + offset
+        pair_label[pairs] = local + offset
         offset += k_block
 
+    # a building divided between groups by the cap repair is a site per group
+    site_of, xy, weight, site_label = _divided_sites(xy, pair_of, pair_site, pair_label)
     edges = delaunay_edges(xy)
     site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
     site_label = separate_hulls(
@@ -452,6 +471,7 @@ def _refine_or_grow(
     plan: PartitionPlan,
     max_size: int,
     tie: np.ndarray,
+    addresses: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, int]:
     """Refine a block; when its heavy sites cannot be packed, add groups.
 
@@ -468,7 +488,7 @@ def _refine_or_grow(
         labels = _bisect_labels(xy, weight, k, tie)
     for attempt in itertools.count():
         try:
-            return _refine_block(xy, weight, labels, k, plan, max_size), k
+            return _refine_block(xy, weight, labels, k, plan, max_size, addresses), k
         except _PackingError as exc:
             if k >= len(weight):
                 raise InfeasibleError(str(exc)) from exc
@@ -528,6 +548,53 @@ def _sites(
     np.add.at(xy, site_of, coords)
     xy /= weight[:, None]
     return site_of, xy, weight
+
+
+def _site_addresses(
+    part: pd.DataFrame, site_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The addresses of each site, which the cap repair can divide a building by.
+
+    Returns, per registration, its address within its site (a *pair*), and per
+    pair its site and number of registrations, pairs ordered by site.
+    """
+    address_id = pd.factorize(part["address_key"])[0]
+    n_addresses = int(address_id.max()) + 1
+    keys, pair_of = np.unique(site_of * n_addresses + address_id, return_inverse=True)
+    pair_of = pair_of.ravel()
+    return pair_of, keys // n_addresses, np.bincount(pair_of).astype(np.int64)
+
+
+def _block_addresses(
+    blocks: list[tuple[np.ndarray, int, np.ndarray]],
+    pair_site: np.ndarray,
+    n_sites: int,
+) -> Iterator[tuple[tuple[np.ndarray, int, np.ndarray], np.ndarray, np.ndarray]]:
+    """Each block with its addresses and, for each, its site within the block."""
+    block_of = np.empty(n_sites, dtype=np.int64)
+    local = np.empty(n_sites, dtype=np.int64)
+    for b, (sites, _, _) in enumerate(blocks):
+        block_of[sites] = b
+        local[sites] = np.arange(len(sites))
+    order = np.argsort(block_of[pair_site], kind="stable")
+    bounds = np.searchsorted(block_of[pair_site][order], np.arange(len(blocks) + 1))
+    for b, block in enumerate(blocks):
+        pairs = order[bounds[b] : bounds[b + 1]]
+        yield block, pairs, local[pair_site[pairs]]
+
+
+def _divided_sites(
+    xy: np.ndarray,
+    pair_of: np.ndarray,
+    pair_site: np.ndarray,
+    pair_label: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sites again, with a divided building as one site per group it went to."""
+    k = int(pair_label.max()) + 1
+    key, new_of_pair = np.unique(pair_site * k + pair_label, return_inverse=True)
+    new_site_of = new_of_pair.ravel()[pair_of]
+    weight = np.bincount(new_site_of).astype(np.int64)
+    return new_site_of, xy[key // k], weight, key % k
 
 
 def _bisect(
@@ -590,10 +657,16 @@ def _refine_block(
     k: int,
     plan: PartitionPlan,
     max_size: int,
+    addresses: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Alternate capacitated assignment and centre updates until stable."""
+    """Alternate capacitated assignment and centre updates until stable.
+
+    Returns a group for every address of a site (``addresses`` lists the site
+    and the registrations of each), as a building can be divided.
+    """
+    pair_site, pair_weight = addresses
     if k == 1:
-        return np.zeros(len(weight), dtype=np.int64)
+        return np.zeros(len(pair_site), dtype=np.int64)
 
     total = int(weight.sum())
     mean = total / k
@@ -601,24 +674,95 @@ def _refine_block(
     lower = int(min(plan.lower, math.floor(mean)))
     for _ in range(_MAX_ITER):
         centres = _centres(xy, weight, labels, k)
-        new = _capacitated_assign(xy, weight, centres, lower, upper)
+        new, shares = _capacitated_assign(xy, weight, centres, lower, upper)
         changed = np.count_nonzero(new != labels)
         labels = new
         if changed <= _SETTLED * len(labels):
             break
 
-    # a flat split by the flow and rounded up overfills its group; moving sites
-    # to the nearest group with room is clean while there is room next door,
-    # but with little headroom that group is far and the moved sites become
-    # islands: then the surplus is passed along neighbouring groups instead
+    # with little headroom, a building the flow shared between groups overfills
+    # the group it is rounded to; dividing its addresses the way the flow shared
+    # them keeps the groups near their planned sizes, where moving whole sites
+    # to groups with room would scatter them
+    pair_label = _divide_buildings(
+        weight, labels, shares, pair_site, pair_weight, max_size
+    )
+    part_key, part_of = np.unique(pair_site * k + pair_label, return_inverse=True)
+    part_of = part_of.ravel()
+    part_site, labels = part_key // k, part_key % k
+    xy = xy[part_site]
+    weight = np.bincount(part_of, weights=pair_weight).astype(np.int64)
+
+    # a household split by the flow and rounded up overfills its group; moving
+    # sites to the nearest group with room is clean while there is room next
+    # door, but with little headroom that group is far and the moved sites
+    # become islands: then the surplus is passed along neighbouring groups
     direct = _enforce_cap(xy, weight, labels, k, max_size)
     edges = delaunay_edges(xy)
     broken = _broken_groups(direct, edges, len(weight))
     if not broken:
-        return direct
+        return direct[part_of]
     relieved = relieve(xy, weight, labels, edges, limit=max_size, plan_size=upper)
     chained = _enforce_cap(xy, weight, relieved, k, max_size)
-    return chained if _broken_groups(chained, edges, len(weight)) < broken else direct
+    best = chained if _broken_groups(chained, edges, len(weight)) < broken else direct
+    return best[part_of]
+
+
+def _divide_buildings(
+    weight: np.ndarray,
+    labels: np.ndarray,
+    shares: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pair_site: np.ndarray,
+    pair_weight: np.ndarray,
+    max_size: int,
+) -> np.ndarray:
+    """Group of every address: its site's, except in buildings that overfill.
+
+    A site of several addresses that the flow shared between groups, and whose
+    rounding puts its group above ``max_size``, has its addresses dealt out to
+    the groups the flow sent it to, the largest household first, each to the
+    group furthest below its share. Dealing one building out can fill a
+    neighbour, whose shared buildings are then dealt out in turn.
+    Registrations of one address stay together.
+    """
+    pair_label = labels[pair_site]
+    site, to, flows = shares
+    positive = flows > 0
+    site, to, flows = site[positive], to[positive], flows[positive]
+    links = np.bincount(site, minlength=len(weight))
+    addresses = np.bincount(pair_site, minlength=len(weight))
+    sizes = np.bincount(labels, weights=weight, minlength=int(labels.max()) + 1)
+    sizes = sizes.astype(np.int64)
+    shared = np.flatnonzero((links > 1) & (addresses > 1))
+    if not len(shared):
+        return pair_label
+
+    by_site = np.argsort(site, kind="stable")
+    link_start = np.searchsorted(site[by_site], np.arange(len(weight)))
+    by_pair = np.lexsort((-pair_weight, pair_site))
+    pair_start = np.searchsorted(pair_site[by_pair], np.arange(len(weight)))
+    shared = shared[np.argsort(-weight[shared], kind="stable")]
+    whole = np.ones(len(weight), dtype=bool)
+    while True:
+        due_now = shared[whole[shared] & (sizes[labels[shared]] > max_size)]
+        if not len(due_now):
+            return pair_label
+        for s in due_now.tolist():
+            if sizes[labels[s]] <= max_size:
+                continue
+            whole[s] = False
+            mine = by_site[link_start[s] : link_start[s] + links[s]]
+            groups, due = to[mine], flows[mine].astype(np.int64)
+            sizes[labels[s]] -= weight[s]
+            for p in by_pair[pair_start[s] : pair_start[s] + addresses[s]].tolist():
+                fits = due >= pair_weight[p]
+                if fits.any():
+                    g = int(np.argmax(np.where(fits, due, -1)))
+                else:
+                    g = int(np.argmin(sizes[groups]))
+                pair_label[p] = groups[g]
+                due[g] -= pair_weight[p]
+                sizes[groups[g]] += pair_weight[p]
 
 
 def _broken_groups(labels: np.ndarray, edges: np.ndarray, n: int) -> int:
@@ -684,7 +828,8 @@ def _capacitated_assign(
     via_hub = into_hub > most
     if via_hub.any():
         labels[via_hub] = _share_out(xy[via_hub], weight[via_hub], centres, hub_out)
-    return labels
+        flows = np.where(via_hub[site], 0, flows)
+    return labels, (site, to, flows)
 
 
 def _share_out(

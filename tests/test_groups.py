@@ -212,6 +212,35 @@ def test_oversized_building_is_split_by_address() -> None:
     assert group_id.nunique() == 3
 
 
+def test_a_building_between_two_full_groups_is_divided_by_address() -> None:
+    """Cap 50, no headroom: 45 houses either side of a building of 10 addresses.
+
+    Two groups of exactly 50 need five of the building's addresses each. Kept
+    whole, the building overfilled one group and the cap repair moved five of
+    its houses to the far group, so both hulls overlapped.
+    """
+    rows = [
+        {"address_key": f"{side}{i}-{j}", "x": x0 + 15.0 * j, "y": 15.0 * i}
+        for side, x0 in (("w", 0.0), ("o", 160.0))
+        for i in range(9)
+        for j in range(5)
+    ]
+    rows += [{"address_key": f"flat-{a}", "x": 117.0, "y": 60.0} for a in range(10)]
+    members = pd.DataFrame(rows).assign(
+        woonplaats="Proefdorp", openbare_ruimte="Dorpsstraat"
+    )
+
+    group_id = partition_members(members, max_size=50, target_fill=1.0)
+
+    check_invariants(members, group_id, 50, "woonplaats")
+    assert sorted(group_id.value_counts()) == [50, 50]
+    in_flat = members["address_key"].str.startswith("flat")
+    assert sorted(group_id[in_flat].value_counts()) == [5, 5]
+    quality = partition_quality(members, group_id, max_size=50)
+    assert quality["contiguous_pct"] == 100.0
+    assert quality["hull_overlap_pct"] == 0.0
+
+
 def test_two_large_flats_in_one_full_group_are_repacked() -> None:
     """Flats of 29 and 22 registrations in one group, no group with room for 22.
 
@@ -361,7 +390,7 @@ def test_a_centre_far_from_every_site_still_gets_its_lower_bound(
     centres = np.array([[x, 5.0] for x in range(50, 700, 100)] + [[1_700.0, 0.0]])
     weight = np.ones(70, dtype=np.int64)
 
-    labels = _capacitated_assign(xy, weight, centres, lower=8, upper=10)
+    labels, _ = _capacitated_assign(xy, weight, centres, lower=8, upper=10)
 
     sizes = np.bincount(labels, minlength=8)
     assert sizes.min() >= 8 and sizes.max() <= 10
