@@ -531,13 +531,18 @@ def _sites(
     A site is all registrations at one coordinate, so a household and usually a
     block of flats share a group; where one coordinate holds more than
     ``max_size`` registrations, each of its addresses becomes its own site.
+    Registrations of one address stand at its first registration's coordinate,
+    so an address geocoded at two points (two versions of the register) is
+    still one site.
     """
-    coords = part[["x", "y"]].to_numpy(dtype=float)
+    address_id = pd.factorize(part["address_key"])[0]
+    first = np.full(int(address_id.max()) + 1, len(address_id))
+    np.minimum.at(first, address_id, np.arange(len(address_id)))
+    coords = part[["x", "y"]].to_numpy(dtype=float)[first[address_id]]
     _, point_id = distinct_points(coords)
     point_weight = np.bincount(point_id)
 
     # registrations at an oversized point fall back to one site per address
-    address_id = pd.factorize(part["address_key"])[0]
     oversized = point_weight[point_id] > max_size
     key = np.where(oversized, address_id + point_id.max() + 1, point_id)
     _, site_of = np.unique(key, return_inverse=True)

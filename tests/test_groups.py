@@ -77,18 +77,24 @@ def test_partition_respects_cap_boundaries_and_addresses(n: int, within: str) ->
     max_size=st.integers(min_value=2, max_value=120),
     villages=st.integers(min_value=1, max_value=4),
     households=st.integers(min_value=1, max_value=3),
+    moved=st.booleans(),
     seed=st.integers(min_value=0, max_value=10_000),
 )
 def test_invariants_hold_over_random_towns(
-    n: int, max_size: int, villages: int, households: int, seed: int
+    n: int, max_size: int, villages: int, households: int, moved: bool, seed: int
 ) -> None:
-    """Hypothesis: any town, any cap, addresses with several registrations."""
+    """Hypothesis: any town, any cap, addresses with several registrations,
+    their later registrations geocoded a few metres off (a newer register) or
+    not."""
     members = make_members(n, seed=seed, villages=villages)
     rng = np.random.default_rng(seed)
     if n and households > 1:
         # some addresses hold a whole household
         extra = members.sample(n=min(n, 5), random_state=int(rng.integers(0, 1_000)))
-        members = pd.concat([members] + [extra] * (households - 1), ignore_index=True)
+        later = [extra] * (households - 1)
+        if moved:
+            later = [e.assign(x=e["x"] + rng.uniform(1, 30, len(e))) for e in later]
+        members = pd.concat([members, *later], ignore_index=True)
     if n and max_size < households:
         with pytest.raises(InfeasibleError, match="share one address"):
             partition_members(members, max_size=max_size)
@@ -239,6 +245,18 @@ def test_a_building_between_two_full_groups_is_divided_by_address() -> None:
     quality = partition_quality(members, group_id, max_size=50)
     assert quality["contiguous_pct"] == 100.0
     assert quality["hull_overlap_pct"] == 0.0
+
+
+def test_an_address_geocoded_at_two_points_stays_in_one_group() -> None:
+    """Two registrations of one address, geocoded against two versions of the
+    register 1.5 km apart, still share a group."""
+    members = make_members(300, villages=1)
+    members.loc[299, "address_key"] = members.loc[0, "address_key"]
+    members.loc[299, ["x", "y"]] = members.loc[0, ["x", "y"]] + 1_500.0
+
+    group_id = partition_members(members, max_size=50)
+
+    check_invariants(members, group_id, 50, "woonplaats")
 
 
 def test_two_large_flats_in_one_full_group_are_repacked() -> None:
