@@ -246,11 +246,45 @@ def plan_groups(
 
     plan_size = max(1, math.floor(target_fill * max_size))
     codes, keys = unit_codes(members, unit_cols)
+    _check_one_unit_per_address(members, codes, keys, unit_cols)
     counts = np.bincount(codes, minlength=len(keys))
     return [
         _plan_unit(key, int(n), plan_size, max_size, min_size)
         for key, n in zip(keys, counts, strict=True)
     ]
+
+
+def _check_one_unit_per_address(
+    members: pd.DataFrame,
+    codes: np.ndarray,
+    keys: list[tuple[str, ...]],
+    unit_cols: list[str],
+) -> None:
+    """Refuse an address whose registrations lie in two units.
+
+    Its registrations must share a group and no group may cross a unit, so no
+    partition can hold both; it comes from registrations geocoded against two
+    versions of the register or boundaries.
+    """
+    address_id = pd.factorize(members["address_key"])[0]
+    low = np.full(int(address_id.max()) + 1, len(keys))
+    high = np.full(int(address_id.max()) + 1, -1)
+    np.minimum.at(low, address_id, codes)
+    np.maximum.at(high, address_id, codes)
+    torn = np.flatnonzero(low != high)
+    if not len(torn):
+        return
+    rows = np.flatnonzero(address_id == torn[0])
+    units = sorted({" / ".join(keys[c]) for c in codes[rows]})
+    msg = (
+        f"{len(torn)} address{'es' if len(torn) != 1 else ''} "
+        f"{'have' if len(torn) != 1 else 'has'} registrations in more than one "
+        f"{' / '.join(unit_cols)}, such as "
+        f"{members['address_key'].iloc[rows[0]]!r} in {' and '.join(units)}; "
+        "an address lies in one, so geocode its registrations again against one "
+        "version of the register and boundaries."
+    )
+    raise InfeasibleError(msg)
 
 
 def unit_codes(

@@ -485,6 +485,26 @@ def test_registrations_the_engine_cannot_place_are_refused(change, message) -> N
         partition_members(members)
 
 
+@pytest.mark.parametrize(
+    ("column", "within", "units"),
+    [("woonplaats", "woonplaats", "Dorp 0 and Elders"), ("buurtcode", "buurt", "/")],
+)
+def test_an_address_in_two_units_is_refused(
+    column: str, within: str, units: str
+) -> None:
+    """One address with registrations in two woonplaatsen (or buurten) cannot
+    share a group without the group crossing them: refused, naming it."""
+    members = make_members(120, villages=1)
+    twin = members.iloc[[0]].assign(**{column: "Elders"})
+    members = pd.concat([members, twin], ignore_index=True)
+
+    with pytest.raises(InfeasibleError, match="1 address has registrations") as info:
+        partition_members(members, within=within)
+
+    assert members.loc[0, "address_key"] in str(info.value)
+    assert units in str(info.value)
+
+
 def test_coordinates_held_as_objects_are_numbers_too() -> None:
     """A frame built row by row (``object`` columns of floats) is partitioned."""
     members = make_members(120, villages=1)
