@@ -515,6 +515,8 @@ def _refine_or_grow(
     their own, so the block starts with at least that many. A failed packing
     then adds one group, three times; after that a tenth more each time, up to
     one group per site, where the run fails with the packing's message.
+    Returns a group per address of a site (``addresses``, as for
+    :func:`_refine_block`) and the number of groups.
     """
     heavy = int(np.count_nonzero(2 * weight > max_size))
     if heavy > k:
@@ -724,7 +726,7 @@ def _refine_block(
     # them keeps the groups near their planned sizes, where moving whole sites
     # to groups with room would scatter them
     pair_label = _divide_buildings(
-        weight, labels, shares, pair_site, pair_weight, max_size
+        weight, labels, k, shares, (pair_site, pair_weight), max_size
     )
     part_key, part_of = np.unique(pair_site * k + pair_label, return_inverse=True)
     part_of = part_of.ravel()
@@ -750,9 +752,9 @@ def _refine_block(
 def _divide_buildings(
     weight: np.ndarray,
     labels: np.ndarray,
+    k: int,
     shares: tuple[np.ndarray, np.ndarray, np.ndarray],
-    pair_site: np.ndarray,
-    pair_weight: np.ndarray,
+    addresses: tuple[np.ndarray, np.ndarray],
     max_size: int,
 ) -> np.ndarray:
     """Group of every address: its site's, except in buildings that overfill.
@@ -760,18 +762,19 @@ def _divide_buildings(
     A site of several addresses that the flow shared between groups, and whose
     rounding puts its group above ``max_size``, has its addresses dealt out to
     the groups the flow sent it to, the largest household first, each to the
-    group furthest below its share. Dealing one building out can fill a
-    neighbour, whose shared buildings are then dealt out in turn.
-    Registrations of one address stay together.
+    group furthest below its share (to the smallest of them when no share has
+    room left for it). Dealing one building out can fill a neighbour, whose
+    shared buildings are then dealt out in turn. Registrations of one address
+    stay together.
     """
+    pair_site, pair_weight = addresses
     pair_label = labels[pair_site]
     site, to, flows = shares
     positive = flows > 0
     site, to, flows = site[positive], to[positive], flows[positive]
     links = np.bincount(site, minlength=len(weight))
     addresses = np.bincount(pair_site, minlength=len(weight))
-    sizes = np.bincount(labels, weights=weight, minlength=int(labels.max()) + 1)
-    sizes = sizes.astype(np.int64)
+    sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
     shared = np.flatnonzero((links > 1) & (addresses > 1))
     if not len(shared):
         return pair_label
@@ -845,7 +848,8 @@ def _capacitated_assign(
     every site has a dearer route through one hub that reaches every centre;
     the sites sent through it are shared out among the centres the hub fed.
     A site whose flow is split goes to the centre taking most of it; the caller
-    repairs the cap.
+    repairs the cap, and gets the flow on every link (``site``, ``to``,
+    ``flows``; none for the sites sent through the hub) to divide buildings by.
     """
     n_sites, k = len(weight), len(centres)
     total = int(weight.sum())
