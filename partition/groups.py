@@ -452,8 +452,9 @@ def _partition_unit(
     if plan.groups == 1:
         return np.zeros(len(part), dtype=np.int64)
 
-    site_of, xy, weight = _sites(part, max_size)
-    pair_of, pair_site, pair_weight = _site_addresses(part, site_of)
+    address_id = pd.factorize(part["address_key"])[0]
+    site_of, xy, weight = _sites(part, address_id, max_size)
+    pair_of, pair_site, pair_weight = _site_addresses(site_of, address_id)
     tie = rng.permutation(len(weight))
     blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie)
     pair_label = np.empty(len(pair_site), dtype=np.int64)
@@ -475,7 +476,10 @@ def _partition_unit(
         offset += k_block
 
     # a building divided between groups by the cap repair is a site per group
-    site_of, xy, weight, site_label = _divided_sites(xy, pair_of, pair_site, pair_label)
+    site_of_pair, xy, weight, site_label = _divided_sites(
+        xy, pair_site, pair_weight, pair_label
+    )
+    site_of = site_of_pair[pair_of]
     edges = delaunay_edges(xy)
     site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
     site_label = separate_hulls(
@@ -560,7 +564,7 @@ def _site_streets(
 
 
 def _sites(
-    part: pd.DataFrame, max_size: int
+    part: pd.DataFrame, address_id: np.ndarray, max_size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gather registrations into sites that must or should share a group.
 
@@ -569,9 +573,8 @@ def _sites(
     ``max_size`` registrations, each of its addresses becomes its own site.
     Registrations of one address stand at its first registration's coordinate,
     so an address geocoded at two points (two versions of the register) is
-    still one site.
+    still one site. ``address_id`` numbers the addresses of ``part``.
     """
-    address_id = pd.factorize(part["address_key"])[0]
     first = np.full(int(address_id.max()) + 1, len(address_id))
     np.minimum.at(first, address_id, np.arange(len(address_id)))
     coords = part[["x", "y"]].to_numpy(dtype=float)[first[address_id]]
@@ -592,14 +595,13 @@ def _sites(
 
 
 def _site_addresses(
-    part: pd.DataFrame, site_of: np.ndarray
+    site_of: np.ndarray, address_id: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The addresses of each site, which the cap repair can divide a building by.
 
     Returns, per registration, its address within its site (a *pair*), and per
     pair its site and number of registrations, pairs ordered by site.
     """
-    address_id = pd.factorize(part["address_key"])[0]
     n_addresses = int(address_id.max()) + 1
     keys, pair_of = np.unique(site_of * n_addresses + address_id, return_inverse=True)
     pair_of = pair_of.ravel()
@@ -626,16 +628,20 @@ def _block_addresses(
 
 def _divided_sites(
     xy: np.ndarray,
-    pair_of: np.ndarray,
     pair_site: np.ndarray,
+    pair_weight: np.ndarray,
     pair_label: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sites again, with a divided building as one site per group it went to."""
+    """Sites again, with a divided building as one site per group it went to.
+
+    Returns the new site of every pair, and per new site its point, its
+    registrations and its group.
+    """
     k = int(pair_label.max()) + 1
-    key, new_of_pair = np.unique(pair_site * k + pair_label, return_inverse=True)
-    new_site_of = new_of_pair.ravel()[pair_of]
-    weight = np.bincount(new_site_of).astype(np.int64)
-    return new_site_of, xy[key // k], weight, key % k
+    key, site_of_pair = np.unique(pair_site * k + pair_label, return_inverse=True)
+    site_of_pair = site_of_pair.ravel()
+    weight = np.bincount(site_of_pair, weights=pair_weight).astype(np.int64)
+    return site_of_pair, xy[key // k], weight, key % k
 
 
 def _bisect(
@@ -728,11 +734,7 @@ def _refine_block(
     pair_label = _divide_buildings(
         weight, labels, k, shares, (pair_site, pair_weight), max_size
     )
-    part_key, part_of = np.unique(pair_site * k + pair_label, return_inverse=True)
-    part_of = part_of.ravel()
-    part_site, labels = part_key // k, part_key % k
-    xy = xy[part_site]
-    weight = np.bincount(part_of, weights=pair_weight).astype(np.int64)
+    part_of, xy, weight, labels = _divided_sites(xy, pair_site, pair_weight, pair_label)
 
     # a household split by the flow and rounded up overfills its group; moving
     # sites to the nearest group with room is clean while there is room next
@@ -773,9 +775,9 @@ def _divide_buildings(
     positive = flows > 0
     site, to, flows = site[positive], to[positive], flows[positive]
     links = np.bincount(site, minlength=len(weight))
-    addresses = np.bincount(pair_site, minlength=len(weight))
+    per_site = np.bincount(pair_site, minlength=len(weight))
     sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
-    shared = np.flatnonzero((links > 1) & (addresses > 1))
+    shared = np.flatnonzero((links > 1) & (per_site > 1))
     if not len(shared):
         return pair_label
 
@@ -796,7 +798,7 @@ def _divide_buildings(
             mine = by_site[link_start[s] : link_start[s] + links[s]]
             groups, due = to[mine], flows[mine].astype(np.int64)
             sizes[labels[s]] -= weight[s]
-            for p in by_pair[pair_start[s] : pair_start[s] + addresses[s]].tolist():
+            for p in by_pair[pair_start[s] : pair_start[s] + per_site[s]].tolist():
                 fits = due >= pair_weight[p]
                 if fits.any():
                     g = int(np.argmax(np.where(fits, due, -1)))
