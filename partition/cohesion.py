@@ -3,13 +3,15 @@
 A beheerder explains a group as "the Kerkstraat, the Molenweg and the start of the
 Esweg". That fails when two groups' members are wound round each other, and it
 is confusing when a street's residents sit in two groups. After the capacitated
-assignment three passes redraw groups, each only where nothing of higher
+assignment four passes redraw groups, each only where nothing of higher
 priority suffers: the groups stay within their size bounds and connected in the
 Delaunay graph, and no member hull starts to overlap another group's hull.
 
 - :func:`separate_hulls` redraws groups whose hulls overlap by recursive
   straight cuts through their joint members (the parts of a straight cut
   cannot interleave);
+- :func:`fill_short` grows the groups that contiguity repair left below the
+  balance bound with sites next to them, from neighbours that can spare them;
 - :func:`recut_pairs` redraws two neighbouring groups as the two sides of the
   straight line through their members that splits the fewest of their streets,
   trading members both ways, so it works between groups that are already full;
@@ -21,7 +23,8 @@ group boundary head-on, usually cannot be mended without such overlap or a size
 bound giving way, and stays split; cuts are straight, so a street that bends
 around a corner is kept whole only when a straight line can go round it.
 Overlapping groups that no straight redraw parts without cutting one of them in
-two, or without running into a neighbour, stay as they are.
+two, or without running into a neighbour, stay as they are. A short group takes
+only from its direct neighbours, not along chains of groups.
 """
 
 from __future__ import annotations
@@ -249,6 +252,64 @@ def separate_hulls(
             moved = True
         if not moved:
             break
+    return labels
+
+
+def fill_short(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    *,
+    lower: int,
+    upper: int,
+) -> np.ndarray:
+    """Return new site labels with groups below ``lower`` grown from their neighbours.
+
+    Contiguity repair cuts detached pieces off groups, and the group left behind
+    can fall well below the balance bound. Such a group takes, one at a time,
+    the sites next to it that are nearest its centre, from neighbours that stay
+    at ``lower`` or more; a move is kept only when the giver stays connected
+    and no hull starts to overlap (the guard of the other passes), as balance
+    ranks below both. A group stays short where no neighbour can give that way,
+    which is the geography: a hamlet of a few houses with nobody else near.
+    Parameters are as for :func:`mend_streets`; the input is not changed.
+    """
+    labels = labels.copy()
+    k = int(labels.max()) + 1 if len(labels) else 0
+    sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
+    short = np.flatnonzero((sizes > 0) & (sizes < lower))
+    if not len(short) or not len(edges):
+        return labels
+
+    shapes = _Shapes(xy, labels, edges, k)
+    members = _members(labels, k)
+    for g in short[np.argsort(sizes[short], kind="stable")].tolist():
+        refused = np.zeros(len(weight), dtype=bool)
+        while sizes[g] < lower:
+            around = neighbours(shapes.adjacency, members[g])
+            givers = labels[around]
+            around = around[
+                (givers != g)
+                & ~refused[around]
+                & (sizes[givers] - weight[around] >= lower)
+                & (sizes[g] + weight[around] <= upper)
+            ]
+            if not len(around):
+                break
+            centre = np.average(xy[members[g]], axis=0, weights=weight[members[g]])
+            order = np.argsort(((xy[around] - centre) ** 2).sum(axis=1), kind="stable")
+            for site in around[order[:_TRIES]].tolist():
+                giver = int(labels[site])
+                grown = np.append(members[g], site)
+                shrunk = members[giver][members[giver] != site]
+                if shapes.redraw(g, grown, giver, shrunk):
+                    labels[site] = g
+                    members[g], members[giver] = grown, shrunk
+                    sizes[g] += weight[site]
+                    sizes[giver] -= weight[site]
+                    break
+                refused[site] = True
     return labels
 
 

@@ -71,6 +71,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from partition.cohesion import (
     connected,
+    fill_short,
     mend_streets,
     neighbours,
     recut_pairs,
@@ -95,6 +96,10 @@ _MAX_ITER = 6
 _SETTLED = 0.02
 _BALANCE = 0.15
 _RECONNECT_ROUNDS = 4
+# addresses in metres stand metres apart; a median spacing below 10 cm is
+# another unit (degrees, kilometres)
+_MIN_SPACING = 0.1
+_SPACING_POINTS = 10
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,8 @@ def check_members(members: pd.DataFrame) -> None:
     ------
     BuurtgroepenError
         When ``address_key``, ``x`` or ``y`` is missing, an address key is
-        empty, or a coordinate is not a finite number (RD New metres).
+        empty, a coordinate is not a finite number, or the coordinates are
+        plainly not metres (RD New metres are expected).
     """
     missing = [col for col in ("address_key", "x", "y") if col not in members.columns]
     if missing:
@@ -192,6 +198,35 @@ def check_members(members: pd.DataFrame) -> None:
                 f"registration; {bad} are not."
             )
             raise BuurtgroepenError(msg)
+    _check_metres(members[["x", "y"]].to_numpy(dtype=float))
+
+
+def _check_metres(xy: np.ndarray) -> None:
+    """Refuse coordinates that cannot be metres: degrees or kilometres.
+
+    Every distance, cost and the 1 m² hull tolerance assume metres; in degrees
+    the groups come out interleaved without any error. Addresses in metres stand
+    metres apart, while in degrees or kilometres neighbours are thousandths of a
+    unit apart, so a median spacing below ``_MIN_SPACING`` among at least
+    ``_SPACING_POINTS`` distinct points means another unit. Up to 20,000
+    distinct points, taken at an even stride, are measured; a sample stands
+    further apart than the whole input, so it errs towards accepting. Known
+    limit: kilometres pass where the addresses stand a median 100 m or more
+    apart (a sparse rural set); degrees, about 0.0001 per 10 m, never do.
+    """
+    points, _ = distinct_points(xy)
+    if len(points) < _SPACING_POINTS:
+        return
+
+    sample = points[:: max(1, len(points) // 20_000)]
+    spacing = float(np.median(cKDTree(sample).query(sample, k=2)[0][:, 1]))
+    if spacing < _MIN_SPACING:
+        msg = (
+            f"the coordinates look like degrees or kilometres: neighbouring "
+            f"addresses are a median {spacing:.2g} apart; give `x` and `y` in "
+            "RD New metres (EPSG:28992), e.g. with GeoDataFrame.to_crs(28992)."
+        )
+        raise BuurtgroepenError(msg)
 
 
 def plan_groups(
@@ -337,10 +372,11 @@ def partition_members(
     across ``within``, all registrations of one address together. A building
     (addresses at one point) stays in one group unless that would push a group
     above ``max_size``; then its addresses are divided between the neighbouring
-    groups the assignment shared it with. Sizes stay
-    within about 15 % of the unit mean where sites allow; contiguity is repaired
-    on the Delaunay graph, which can leave a group split when every neighbouring
-    group is full.
+    groups the assignment shared it with. Sizes stay within about 15 % of the
+    unit mean where sites allow: a group that contiguity repair left smaller
+    takes sites back from its neighbours where no hull starts to overlap.
+    Contiguity is repaired on the Delaunay graph, which can leave a group split
+    when every neighbouring group is full.
     """
     started = time.perf_counter()
     if not is_whole(seed) or seed < 0:
@@ -483,6 +519,9 @@ def _partition_unit(
     edges = delaunay_edges(xy)
     site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
     site_label = separate_hulls(
+        xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
+    )
+    site_label = fill_short(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )
     street = _site_streets(part, site_of, len(weight), max_size)

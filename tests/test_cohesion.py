@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from partition import cohesion
-from partition.cohesion import mend_streets, recut_pairs, separate_hulls
+from partition.cohesion import fill_short, mend_streets, recut_pairs, separate_hulls
 from partition.demo import make_demo_municipality
 from partition.geocode import RegisterGeocoder
 from partition.groups import delaunay_edges, partition_members
@@ -268,6 +268,89 @@ def test_separation_never_adds_overlap_or_breaks_a_redrawn_group() -> None:
             assert not after[g], seed
         parted += int(before.sum() > after.sum())
     assert parted >= 5
+
+
+def test_short_group_takes_the_sites_next_to_it() -> None:
+    """A group of one column beside a group of five takes the next column: the
+    sites nearest its centre, until it reaches the bound."""
+    xy = grid(6, 4)
+    labels = (xy[:, 0] > 0).astype(np.int64)
+    weight = np.ones(len(xy), dtype=np.int64)
+
+    filled = fill_short(xy, weight, labels, delaunay_edges(xy), lower=8, upper=16)
+
+    assert (filled == (xy[:, 0] > 10)).all()
+    assert (labels == (xy[:, 0] > 0)).all()  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    ("spare", "moved"), [((15.0, 5.0), True), ((60.0, 10.0), False)]
+)
+def test_no_fill_that_makes_hulls_overlap(
+    spare: tuple[float, float], moved: bool
+) -> None:
+    """Group 0 (a square of 4) lacks one; the only site of group 1 next to it is
+    ``spare``. Close by, it moves; far out, group 0's hull would reach over
+    group 1's square, so it stays (edges are given, not Delaunay)."""
+    square = [(0, 0), (10, 0), (0, 10), (10, 10)]
+    other = [(20, 0), (30, 0), (20, 10), (30, 10), (25, 20)]
+    xy = np.array([*square, *other, spare], dtype=float)
+    labels = np.array([0] * 4 + [1] * 6)
+    edges = np.array(
+        [(0, 1), (0, 2), (1, 3), (2, 3), (4, 5), (4, 6), (5, 7), (6, 7), (6, 8)]
+        + [(7, 8), (7, 9), (1, 9)]
+    )
+    weight = np.ones(len(xy), dtype=np.int64)
+
+    filled = fill_short(xy, weight, labels, edges, lower=5, upper=10)
+
+    assert filled[9] == (0 if moved else 1)
+    assert (filled[:9] == labels[:9]).all()
+
+
+def test_a_neighbour_at_the_bound_gives_nothing() -> None:
+    """Group 0 touches only group 1, which holds exactly ``lower``: group 0 stays
+    short (no chain through group 1 to group 2, which has spare)."""
+    xy = grid(6, 4)
+    labels = np.digitize(xy[:, 0], [5, 25]).astype(np.int64)
+    weight = np.ones(len(xy), dtype=np.int64)
+    assert np.bincount(labels).tolist() == [4, 8, 12]
+
+    filled = fill_short(xy, weight, labels, delaunay_edges(xy), lower=8, upper=16)
+
+    assert (filled == labels).all()
+
+
+def test_filling_never_adds_overlap_or_breaks_a_group() -> None:
+    """Noisy grid cells after separation: no short group shrinks, no giver
+    falls below the bound, no group grows above it, every connected group stays
+    connected and no hull starts to overlap. (Most short groups here still
+    overlap a neighbour, which the guard refuses to grow; the tests above show
+    the filling itself.)"""
+    for seed in range(20):
+        xy, labels = noisy_cells(seed)
+        n, k = len(xy), int(labels.max()) + 1
+        weight = np.ones(n, dtype=np.int64)
+        edges = delaunay_edges(xy)
+        lower, upper = int(n // k * 0.85), int(np.ceil(n / k * 1.15))
+        labels = separate_hulls(xy, weight, labels, edges, lower=lower, upper=upper)
+        sizes = np.bincount(labels, minlength=k)
+
+        filled = fill_short(xy, weight, labels, edges, lower=lower, upper=upper)
+
+        before, after = overlapping(xy, labels), overlapping(xy, filled)
+        assert not (after & ~before).any(), seed
+        new_sizes = np.bincount(filled, minlength=k)
+        short = sizes < lower
+        assert (new_sizes[short] >= sizes[short]).all(), seed
+        assert (new_sizes[~short] >= lower).all(), seed
+        assert (new_sizes[new_sizes > sizes] <= upper).all(), seed
+        graph = cohesion.site_graph(edges, n)
+        was_whole = [
+            cohesion.connected(graph, np.flatnonzero(labels == g)) for g in range(k)
+        ]
+        for g in np.flatnonzero(was_whole):
+            assert cohesion.connected(graph, np.flatnonzero(filled == g)), seed
 
 
 def noisy_cells(seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -475,6 +475,13 @@ def test_infeasible_requests_fail_before_work(kwargs: dict, message: str) -> Non
         (lambda m: m.assign(x=np.where(m.index == 3, np.nan, m["x"])), "1 are not"),
         (lambda m: m.assign(y=np.where(m.index == 4, np.inf, m["y"])), "1 are not"),
         (lambda m: m.assign(x=m["x"].astype(str)), "`x` must be a finite number"),
+        (
+            lambda m: m.assign(
+                x=6.9 + (m["x"] - 250_000) / 68_000,
+                y=52.2 + (m["y"] - 470_000) / 111_000,
+            ),
+            r"RD New metres \(EPSG:28992\)",
+        ),
     ],
 )
 def test_registrations_the_engine_cannot_place_are_refused(change, message) -> None:
@@ -501,6 +508,25 @@ def test_an_address_in_two_units_is_refused(column: str, within: str) -> None:
     message = str(info.value)
     assert repr(members.loc[0, "address_key"]) in message
     assert f"{members.loc[0, column]}" in message and "Elders" in message
+
+
+def test_a_town_in_kilometres_is_refused() -> None:
+    """400 addresses a median 0.05 km apart: refused, naming the unit needed."""
+    members = make_members(400, villages=1)
+    members[["x", "y"]] /= 1_000
+    with pytest.raises(BuurtgroepenError, match="degrees or kilometres"):
+        partition_members(members)
+
+
+def test_addresses_close_together_in_metres_are_not_taken_for_degrees() -> None:
+    """A block of 30 flats half a metre apart passes the unit check, and so does
+    a handful of points a centimetre apart (too few to judge)."""
+    flats = make_members(30, villages=1).assign(
+        x=250_000 + 0.5 * np.arange(30), y=470_000.0
+    )
+    check_invariants(flats, partition_members(flats, max_size=10), 10, "woonplaats")
+    few = flats.iloc[:9].assign(x=250_000 + 0.01 * np.arange(9))
+    check_invariants(few, partition_members(few, max_size=10), 10, "woonplaats")
 
 
 def test_coordinates_held_as_objects_are_numbers_too() -> None:
