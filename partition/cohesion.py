@@ -271,9 +271,10 @@ def fill_short(
     the sites next to it that are nearest its centre, from neighbours that stay
     at ``lower`` or more; a move is kept only when the giver stays connected
     and no hull starts to overlap (the guard of the other passes), as balance
-    ranks below both. A group stays short where no neighbour can give that way,
-    which is the geography: a hamlet of a few houses with nobody else near.
-    Parameters are as for :func:`mend_streets`; the input is not changed.
+    ranks below both. A group stays short where no neighbour can give that way:
+    a hamlet with nobody else near, or neighbours at the bound themselves (no
+    chains of groups are tried). Parameters are as for :func:`mend_streets`;
+    the input is not changed.
     """
     labels = labels.copy()
     k = int(labels.max()) + 1 if len(labels) else 0
@@ -299,7 +300,7 @@ def fill_short(
                 break
             centre = np.average(xy[members[g]], axis=0, weights=weight[members[g]])
             order = np.argsort(((xy[around] - centre) ** 2).sum(axis=1), kind="stable")
-            for site in around[order[:_TRIES]].tolist():
+            for site in around[order].tolist():
                 giver = int(labels[site])
                 grown = np.append(members[g], site)
                 shrunk = members[giver][members[giver] != site]
