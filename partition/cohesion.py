@@ -271,9 +271,12 @@ def fill_short(
     the sites next to it that are nearest its centre, from neighbours that stay
     at ``lower`` or more; a move is kept only when the giver stays connected
     and no hull starts to overlap (the guard of the other passes), as balance
-    ranks below both. A group stays short where no neighbour can give that way:
-    a hamlet with nobody else near, or neighbours at the bound themselves (no
-    chains of groups are tried). Parameters are as for :func:`mend_streets`;
+    ranks below both. A site farther from the group's centre than the two
+    groups' radii together is not taken: a Delaunay edge across open country
+    would otherwise let a group reach into a village kilometres away. A group
+    stays short where no neighbour can give that way: a hamlet with nobody else
+    near, or neighbours at the bound themselves (no chains of groups are
+    tried). Parameters are as for :func:`mend_streets`;
     the input is not changed.
     """
     labels = labels.copy()
@@ -299,8 +302,16 @@ def fill_short(
             if not len(around):
                 break
             centre = np.average(xy[members[g]], axis=0, weights=weight[members[g]])
-            order = np.argsort(((xy[around] - centre) ** 2).sum(axis=1), kind="stable")
-            for site in around[order].tolist():
+            distance = np.hypot(*(xy[around] - centre).T)
+            reach = _radius(xy, members[g]) + np.array(
+                [_radius(xy, members[giver]) for giver in labels[around].tolist()]
+            )
+            near = distance <= reach
+            refused[around[~near]] = True
+            if not near.any():
+                break
+            around, distance = around[near], distance[near]
+            for site in around[np.argsort(distance, kind="stable")].tolist():
                 giver = int(labels[site])
                 grown = np.append(members[g], site)
                 shrunk = members[giver][members[giver] != site]
@@ -312,6 +323,12 @@ def fill_short(
                     break
                 refused[site] = True
     return labels
+
+
+def _radius(xy: np.ndarray, sites: np.ndarray) -> float:
+    """Distance from the mean of ``sites`` to the farthest of them."""
+    points = xy[sites]
+    return float(np.hypot(*(points - points.mean(axis=0)).T).max())
 
 
 def _roomiest_neighbour(

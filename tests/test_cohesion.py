@@ -284,28 +284,47 @@ def test_short_group_takes_the_sites_next_to_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spare", "moved"), [((15.0, 5.0), True), ((60.0, 10.0), False)]
+    ("spare", "moved"), [((15.0, 5.0), True), ((35.0, 5.0), False)]
 )
 def test_no_fill_that_makes_hulls_overlap(
     spare: tuple[float, float], moved: bool
 ) -> None:
     """Group 0 (a square of 4) lacks one; the only site of group 1 next to it is
-    ``spare``. Close by, it moves; far out, group 0's hull would reach over
-    group 1's square, so it stays (edges are given, not Delaunay)."""
+    ``spare``. Close by, it moves; beyond group 1's square, group 0's hull would
+    reach over that square, so it stays (edges are given, not Delaunay; group 1
+    reaches to (60, 20), so the spare is within the two groups' radii)."""
     square = [(0, 0), (10, 0), (0, 10), (10, 10)]
     other = [(20, 0), (30, 0), (20, 10), (30, 10), (25, 20)]
-    xy = np.array([*square, *other, spare], dtype=float)
-    labels = np.array([0] * 4 + [1] * 6)
+    xy = np.array([*square, *other, spare, (60, 20)], dtype=float)
+    labels = np.array([0] * 4 + [1] * 7)
     edges = np.array(
         [(0, 1), (0, 2), (1, 3), (2, 3), (4, 5), (4, 6), (5, 7), (6, 7), (6, 8)]
-        + [(7, 8), (7, 9), (1, 9)]
+        + [(7, 8), (7, 9), (1, 9), (7, 10)]
     )
     weight = np.ones(len(xy), dtype=np.int64)
 
     filled = fill_short(xy, weight, labels, edges, lower=5, upper=10)
 
     assert filled[9] == (0 if moved else 1)
-    assert (filled[:9] == labels[:9]).all()
+    assert (np.delete(filled, 9) == np.delete(labels, 9)).all()
+
+
+def test_no_fill_across_open_country() -> None:
+    """Group 0 lacks one and its only neighbour is a village 1 km away, joined
+    by one Delaunay-like edge: nothing moves, though no hull would overlap."""
+    square = [(0, 0), (10, 0), (0, 10), (10, 10)]
+    village = [(1_000 + x, y) for x, y in square] + [(1_020, 0), (1_020, 10)]
+    xy = np.array([*square, *village], dtype=float)
+    labels = np.array([0] * 4 + [1] * 6)
+    edges = np.array(
+        [(0, 1), (0, 2), (1, 3), (2, 3), (4, 5), (4, 6), (5, 7), (6, 7)]
+        + [(5, 8), (7, 9), (8, 9), (3, 6)]
+    )
+    weight = np.ones(len(xy), dtype=np.int64)
+
+    filled = fill_short(xy, weight, labels, edges, lower=5, upper=10)
+
+    assert (filled == labels).all()
 
 
 def test_a_neighbour_at_the_bound_gives_nothing() -> None:
