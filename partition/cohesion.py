@@ -303,9 +303,9 @@ def fill_short(
                 break
             centre = np.average(xy[members[g]], axis=0, weights=weight[members[g]])
             distance = np.hypot(*(xy[around] - centre).T)
-            reach = _radius(xy, members[g]) + np.array(
-                [_radius(xy, members[giver]) for giver in labels[around].tolist()]
-            )
+            lenders, lender_of = np.unique(labels[around], return_inverse=True)
+            radii = np.array([_radius(xy, members[lender]) for lender in lenders])
+            reach = _radius(xy, members[g]) + radii[lender_of.ravel()]
             near = distance <= reach
             refused[around[~near]] = True
             if not near.any():
