@@ -3,13 +3,15 @@
 A beheerder explains a group as "the Kerkstraat, the Molenweg and the start of the
 Esweg". That fails when two groups' members are wound round each other, and it
 is confusing when a street's residents sit in two groups. After the capacitated
-assignment four passes redraw groups, each only where nothing of higher
+assignment five passes redraw groups, each only where nothing of higher
 priority suffers: the groups stay within their size bounds and connected in the
 Delaunay graph, and no member hull starts to overlap another group's hull.
 
 - :func:`separate_hulls` redraws groups whose hulls overlap by recursive
   straight cuts through their joint members (the parts of a straight cut
   cannot interleave);
+- :func:`peel_overlaps` parts the pairs no straight redraw parts by moving the
+  sites that make their overlap one at a time to a neighbouring group;
 - :func:`fill_short` grows the groups that contiguity repair left below the
   balance bound with sites next to them, from neighbours that can spare them;
 - :func:`recut_pairs` redraws two neighbouring groups as the two sides of the
@@ -22,9 +24,10 @@ Known limits: a street that runs through three or more groups, or crosses a
 group boundary head-on, usually cannot be mended without such overlap or a size
 bound giving way, and stays split; cuts are straight, so a street that bends
 around a corner is kept whole only when a straight line can go round it.
-Overlapping groups that no straight redraw parts without cutting one of them in
-two, or without running into a neighbour, stay as they are. A short group takes
-only from its direct neighbours, not along chains of groups.
+Overlapping groups that neither a straight redraw nor moving up to ``_PEEL``
+sites parts, without cutting a group in two or running into a neighbour, stay
+as they are. A short group takes only from its direct neighbours, not along
+chains of groups.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ _STREET_ANGLES = 6
 _SPREAD = 1.25
 _TRIES = 3
 _KNOT_ANGLES = 16
-_KNOT = 6
+_KNOT = 15
+_PEEL = 12
 
 
 def mend_streets(
@@ -253,6 +257,150 @@ def separate_hulls(
         if not moved:
             break
     return labels
+
+
+def peel_overlaps(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    edges: np.ndarray,
+    *,
+    lower: int,
+    upper: int,
+) -> np.ndarray:
+    """Return new site labels with overlapping pairs parted site by site.
+
+    Where no straight redraw parts two overlapping groups (every cut leaves a
+    part in pieces, as round a bend, or at a village edge with houses strung
+    out into the country), the sites that make the overlap move one at a time:
+    a site of either group that lies in the other's hull, or on its own
+    group's hull, goes to the neighbouring group whose move shrinks the pair's
+    overlap most. A move is kept only when the giver stays connected and at
+    ``lower`` or more, the taker stays at ``upper`` or less and its hull
+    overlaps no group it did not overlap already. A pair's moves stand only
+    when they part it within ``_PEEL`` sites; otherwise the pair is put back.
+
+    ``upper`` is meant to be the cap, not the planned size: overlap ranks above
+    headroom, and only the few groups next to an overlap take sites. Other
+    parameters are as for :func:`mend_streets`; the input is not changed.
+    """
+    labels = labels.copy()
+    if len(edges) == 0:
+        return labels
+    k = int(labels.max()) + 1
+    shapes = _Shapes(xy, labels, edges, k)
+    pairs = _interleaving_pairs(shapes.hulls)
+    if not len(pairs):
+        return labels
+    members = _members(labels, k)
+    sizes = np.bincount(labels, weights=weight, minlength=k).astype(np.int64)
+    bounds = (lower, upper)
+
+    for a, b in pairs.tolist():
+        if not _pair_overlap(shapes.hulls[a], shapes.hulls[b]):
+            continue
+        moves: list[tuple[int, int, int, np.ndarray]] = []
+        while len(moves) < _PEEL and _pair_overlap(shapes.hulls[a], shapes.hulls[b]):
+            step = _best_peel(
+                shapes, xy, weight, labels, members, sizes, (a, b), bounds
+            )
+            if step is None:
+                break
+            site, giver, taker, hulls = step
+            moves.append((site, giver, taker, shapes.hulls[[giver, taker]]))
+            _move_site(weight, labels, members, sizes, site, taker)
+            shapes.note([giver, taker], hulls)
+        if _pair_overlap(shapes.hulls[a], shapes.hulls[b]):
+            for site, giver, taker, hulls in reversed(moves):
+                _move_site(weight, labels, members, sizes, site, giver)
+                shapes.note([giver, taker], hulls)
+    return labels
+
+
+def _pair_overlap(hull_a: shapely.Geometry, hull_b: shapely.Geometry) -> float:
+    """How much two hulls overlap: their shared area, at least 1 when they do."""
+    if not _interleaves(hull_a, np.array([hull_b]))[0]:
+        return 0.0
+    return max(1.0, float(shapely.area(shapely.intersection(hull_a, hull_b))))
+
+
+def _best_peel(
+    shapes: _Shapes,
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    members: list[np.ndarray],
+    sizes: np.ndarray,
+    pair: tuple[int, int],
+    bounds: tuple[int, int],
+) -> tuple[int, int, int, np.ndarray] | None:
+    """The one site move that shrinks the pair's overlap most, if any does.
+
+    Returns the site, its group, the group taking it, and the two groups' new
+    hulls (giver first).
+    """
+    a, b = pair
+    lower, upper = bounds
+    now = _pair_overlap(shapes.hulls[a], shapes.hulls[b])
+    best = None
+    reach: dict[int, set[int]] = {}
+    for giver, other in ((a, b), (b, a)):
+        sites = members[giver]
+        inside = shapely.intersects_xy(
+            shapely.buffer(shapes.hulls[other], 1.0), xy[sites, 0], xy[sites, 1]
+        )
+        rim = shapely.intersects_xy(
+            shapely.buffer(shapely.boundary(shapes.hulls[giver]), 0.01),
+            xy[sites, 0],
+            xy[sites, 1],
+        )
+        for site in sites[inside | rim].tolist():
+            if sizes[giver] - weight[site] < lower:
+                continue
+            around = np.unique(labels[neighbours(shapes.adjacency, np.array([site]))])
+            takers = around[(around != giver) & (sizes[around] + weight[site] <= upper)]
+            rest = sites[sites != site]
+            if not len(takers) or not connected(shapes.adjacency, rest):
+                continue
+            shrunk = shapely.convex_hull(shapely.multipoints(xy[rest]))
+            for taker in takers.tolist():
+                grown = np.append(members[taker], site)
+                hulls = np.array(
+                    [shrunk, shapely.convex_hull(shapely.multipoints(xy[grown]))]
+                )
+                if taker not in reach:
+                    now_hull = shapes.hulls[[taker]]
+                    reach[taker] = set(shapes.clashes([taker], now_hull).tolist())
+                after = set(shapes.clashes([taker], hulls[1:]).tolist())
+                # the giver's hull only shrinks; the taker's may not reach
+                # anyone new, the giver included unless it is the pair's other
+                allowed = reach[taker] | ({giver} if taker in pair else set())
+                if not after <= allowed:
+                    continue
+                new = {giver: hulls[0], taker: hulls[1]}
+                gain = now - _pair_overlap(
+                    new.get(a, shapes.hulls[a]), new.get(b, shapes.hulls[b])
+                )
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, site, giver, taker, hulls)
+    return None if best is None else best[1:]
+
+
+def _move_site(
+    weight: np.ndarray,
+    labels: np.ndarray,
+    members: list[np.ndarray],
+    sizes: np.ndarray,
+    site: int,
+    taker: int,
+) -> None:
+    """Move one site to ``taker``, in place (the caller notes the new hulls)."""
+    giver = int(labels[site])
+    labels[site] = taker
+    members[giver] = members[giver][members[giver] != site]
+    members[taker] = np.sort(np.append(members[taker], site))
+    sizes[giver] -= weight[site]
+    sizes[taker] += weight[site]
 
 
 def fill_short(

@@ -32,7 +32,10 @@ boundary. Inside a unit:
 6. groups whose member hulls still overlap (a dense group wedged between two,
    or groups the repairs wound together) are redrawn apart by straight cuts
    through their joint members, where every part stays connected and no hull
-   runs into a neighbour (:func:`partition.cohesion.separate_hulls`);
+   runs into a neighbour (:func:`partition.cohesion.separate_hulls`); where no
+   straight redraw parts a pair, the sites that make the overlap move one at a
+   time to a neighbouring group, which may then fill to the cap
+   (:func:`partition.cohesion.peel_overlaps`);
 7. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
@@ -74,6 +77,7 @@ from partition.cohesion import (
     fill_short,
     mend_streets,
     neighbours,
+    peel_overlaps,
     recut_pairs,
     separate_hulls,
     site_graph,
@@ -100,6 +104,9 @@ _RECONNECT_ROUNDS = 4
 # another unit (degrees, kilometres)
 _MIN_SPACING = 0.1
 _SPACING_POINTS = 10
+# the Netherlands spans about 300 by 350 km in RD New; wider input is another
+# unit or CRS, and squared distances across it overflow the flow's integer costs
+_MAX_SPAN_M = 1_000_000.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,8 @@ def check_members(members: pd.DataFrame) -> None:
 
 
 def _check_metres(xy: np.ndarray) -> None:
-    """Refuse coordinates that cannot be metres: degrees or kilometres.
+    """Refuse coordinates that cannot be RD New metres: degrees, kilometres, or
+    far too wide.
 
     Every distance, cost and the 1 m² hull tolerance assume metres; in degrees
     the groups come out interleaved without any error. Addresses in metres stand
@@ -213,7 +221,19 @@ def _check_metres(xy: np.ndarray) -> None:
     further apart than the whole input, so it errs towards accepting. Known
     limit: kilometres pass where the addresses stand a median 100 m or more
     apart (a sparse rural set); degrees, about 0.0001 per 10 m, never do.
+    Coordinates spanning more than ``_MAX_SPAN_M`` (1,000 km, three times the
+    Netherlands) are refused as well: millimetres, or another CRS.
     """
+    if len(xy):
+        span = float(np.ptp(xy, axis=0).max())
+        if span > _MAX_SPAN_M:
+            msg = (
+                f"the coordinates span {span / 1_000:,.0f} km, wider than the "
+                "Netherlands in RD New metres (EPSG:28992); give `x` and `y` in "
+                "RD New metres, e.g. with GeoDataFrame.to_crs(28992)."
+            )
+            raise BuurtgroepenError(msg)
+
     points, _ = distinct_points(xy)
     if len(points) < _SPACING_POINTS:
         return
@@ -520,6 +540,10 @@ def _partition_unit(
     site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
     site_label = separate_hulls(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
+    )
+    # overlap ranks above headroom: a group next to an overlap may fill to the cap
+    site_label = peel_overlaps(
+        xy, weight, site_label, edges, lower=plan.lower, upper=max_size
     )
     site_label = fill_short(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper

@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
-from partition import cohesion
-from partition.cohesion import fill_short, mend_streets, recut_pairs, separate_hulls
+from partition import cohesion, groups
+from partition.cohesion import (
+    fill_short,
+    mend_streets,
+    peel_overlaps,
+    recut_pairs,
+    separate_hulls,
+)
 from partition.demo import make_demo_municipality
 from partition.geocode import RegisterGeocoder
 from partition.groups import delaunay_edges, partition_members
@@ -393,8 +400,10 @@ def test_generated_town_has_no_overlapping_hulls(
     """A generated town of 2,000 registrations whose groups came out of the
     assignment with three hulls wound together (a dense group between two):
     at the defaults no hull overlaps another. Redrawing only pairs leaves
-    them (the second case checks the test can tell)."""
+    them (the second case checks the test can tell). Peeling is off, so the
+    knot redraw is seen alone."""
     monkeypatch.setattr(cohesion, "_KNOT", knot)
+    monkeypatch.setattr(groups, "peel_overlaps", _no_peeling)
     demo = make_demo_municipality(seed=2000, n_addresses=10_000, n_registrations=2065)
     register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
     geocoded = RegisterGeocoder(register).geocode(demo.registrations)
@@ -407,6 +416,117 @@ def test_generated_town_has_no_overlapping_hulls(
         assert overlap > 0
     else:
         assert overlap == 0
+
+
+@pytest.mark.parametrize("knot", [cohesion._KNOT, 6])
+def test_a_chain_of_eight_wound_groups_is_redrawn_as_one_knot(
+    monkeypatch: pytest.MonkeyPatch, knot: int
+) -> None:
+    """Eight blocks of 50 sites in a row, each group owning one site in the
+    middle of the next block: every pair overlaps, and a pair redrawn alone
+    still overlaps its other neighbour. Redrawn together, the eight become the
+    eight blocks; with knots of at most six groups they stay wound (the second
+    case checks the test can tell)."""
+    monkeypatch.setattr(cohesion, "_KNOT", knot)
+    xs, ys = np.meshgrid(np.arange(40) * 10.0, np.arange(10) * 10.0)
+    xy = np.column_stack([xs.ravel(), ys.ravel()])
+    column, row = xs.ravel().astype(int) // 10, ys.ravel().astype(int) // 10
+    block = column // 5
+    labels = block - ((column % 5 == 2) & (row == 5) & (block > 0))
+    weight = np.ones(len(xy), dtype=np.int64)
+
+    redrawn = separate_hulls(xy, weight, labels, delaunay_edges(xy), lower=40, upper=55)
+
+    if knot == 6:
+        assert (redrawn == labels).all()
+    else:
+        assert (redrawn == block).all()
+
+
+def tail_into_the_next_block() -> tuple[np.ndarray, np.ndarray]:
+    """Two 5x4 blocks, groups 0 (left) and 1 (right); group 0 also holds the
+    first three sites of the right block's bottom row, a tail whose hull
+    covers a corner of group 1."""
+    xs, ys = np.meshgrid(np.arange(10) * 10.0, np.arange(4) * 10.0)
+    xy = np.column_stack([xs.ravel(), ys.ravel()])
+    labels = (xy[:, 0] >= 50).astype(np.int64)
+    labels[(xy[:, 1] == 0) & (xy[:, 0] >= 50) & (xy[:, 0] <= 70)] = 0
+    return xy, labels
+
+
+def test_peel_parts_a_pair_site_by_site() -> None:
+    """The tail goes back to group 1 a site at a time until the hulls part;
+    both groups stay connected and within the bounds."""
+    xy, labels = tail_into_the_next_block()
+    weight = np.ones(len(xy), dtype=np.int64)
+    edges = delaunay_edges(xy)
+    assert partition_overlap(xy, labels) > 0
+
+    peeled = peel_overlaps(xy, weight, labels, edges, lower=15, upper=25)
+
+    assert partition_overlap(xy, peeled) == 0
+    assert 0 < (peeled != labels).sum() <= cohesion._PEEL
+    adjacency = cohesion.site_graph(edges, len(xy))
+    for g in (0, 1):
+        assert cohesion.connected(adjacency, np.flatnonzero(peeled == g))
+        assert 15 <= (peeled == g).sum() <= 25
+
+
+@pytest.mark.parametrize("peel", [1, 2])
+def test_peel_puts_a_pair_back_when_it_cannot_part_it(
+    monkeypatch: pytest.MonkeyPatch, peel: int
+) -> None:
+    """Group 1 is at its lower bound, so only the tail can move: two of its
+    sites must go back. Allowed one move, the pair stays as it was rather than
+    half peeled; allowed two, it parts (the second case checks the test can
+    tell)."""
+    monkeypatch.setattr(cohesion, "_PEEL", peel)
+    xy, labels = tail_into_the_next_block()
+    weight = np.ones(len(xy), dtype=np.int64)
+
+    peeled = peel_overlaps(xy, weight, labels, delaunay_edges(xy), lower=17, upper=25)
+
+    if peel == 1:
+        assert (peeled == labels).all()
+    else:
+        assert partition_overlap(xy, peeled) == 0
+        assert sorted(map(tuple, xy[peeled != labels])) == [(60, 0), (70, 0)]
+
+
+def _no_peeling(*args: np.ndarray, **bounds: int) -> np.ndarray:
+    """A stand-in for :func:`peel_overlaps` that moves nothing."""
+    return args[2]
+
+
+def partition_overlap(xy: np.ndarray, labels: np.ndarray) -> float:
+    """Area shared by the hulls of groups 0 and 1."""
+    hulls = cohesion._hulls(xy, labels, 2)
+    return float(shapely.area(shapely.intersection(hulls[0], hulls[1])))
+
+
+@pytest.mark.parametrize("peel", [True, False])
+def test_generated_town_whose_overlaps_only_peeling_parts(
+    monkeypatch: pytest.MonkeyPatch, peel: bool
+) -> None:
+    """A generated town of 5,000 registrations where no straight redraw parts
+    the overlapping groups (3.6 % of them): peeling leaves none; without it
+    they stay (the second case checks the test can tell)."""
+    if not peel:
+        monkeypatch.setattr(groups, "peel_overlaps", _no_peeling)
+    demo = make_demo_municipality(seed=3021, n_addresses=25_000, n_registrations=5175)
+    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
+    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
+    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:5000]
+
+    group_id = partition_members(members, max_size=50)
+
+    quality = partition_quality(members, group_id, max_size=50)
+    assert quality["contiguous_pct"] == 100
+    assert (
+        (quality["hull_overlap_pct"] == 0)
+        if peel
+        else (quality["hull_overlap_pct"] > 0)
+    )
 
 
 @pytest.mark.parametrize("room", [True, False])

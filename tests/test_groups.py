@@ -518,6 +518,25 @@ def test_a_town_in_kilometres_is_refused() -> None:
         partition_members(members)
 
 
+@pytest.mark.parametrize("scale", [1_000, 1_000_000])
+def test_a_town_wider_than_the_netherlands_is_refused(scale: int) -> None:
+    """A village of 4 km scaled up a thousand or a million times spans far more
+    than RD New metres of the Netherlands can: refused with the unit to use,
+    where a million times before overflowed the flow's costs and was reported
+    as an infeasible packing."""
+    members = make_members(400, villages=1)
+    members[["x", "y"]] *= scale
+    with pytest.raises(BuurtgroepenError, match="wider than the Netherlands"):
+        partition_members(members)
+
+
+def test_two_towns_at_the_ends_of_the_netherlands_pass() -> None:
+    """Addresses 300 km apart (Cadzand to Delfzijl) are within the extent."""
+    members = make_members(120, villages=2, spread=50.0)
+    members.loc[members["woonplaats"] == "Dorp 1", "x"] += 300_000
+    check_invariants(members, partition_members(members), 50, "woonplaats")
+
+
 def test_addresses_close_together_in_metres_are_not_taken_for_degrees() -> None:
     """A block of 30 flats half a metre apart passes the unit check, and so does
     a handful of points a centimetre apart (too few to judge)."""
