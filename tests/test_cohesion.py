@@ -22,6 +22,18 @@ from partition.groups import delaunay_edges, partition_members
 from partition.quality import group_table, partition_quality
 
 
+def generated_members(
+    seed: int, n_addresses: int, n_registrations: int, n: int
+) -> pd.DataFrame:
+    """The first ``n`` geocoded registrations of a generated municipality."""
+    demo = make_demo_municipality(
+        seed=seed, n_addresses=n_addresses, n_registrations=n_registrations
+    )
+    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
+    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
+    return geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:n]
+
+
 def two_blocks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two 3x4 blocks of sites side by side, groups 0 (left) and 1 (right).
 
@@ -404,10 +416,7 @@ def test_generated_town_has_no_overlapping_hulls(
     knot redraw is seen alone."""
     monkeypatch.setattr(cohesion, "_KNOT", knot)
     monkeypatch.setattr(groups, "peel_overlaps", _no_peeling)
-    demo = make_demo_municipality(seed=2000, n_addresses=10_000, n_registrations=2065)
-    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
-    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
-    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:2000]
+    members = generated_members(2000, 10_000, 2065, 2000)
 
     group_id = partition_members(members, max_size=50)
 
@@ -513,10 +522,7 @@ def test_generated_town_whose_overlaps_only_peeling_parts(
     they stay (the second case checks the test can tell)."""
     if not peel:
         monkeypatch.setattr(groups, "peel_overlaps", _no_peeling)
-    demo = make_demo_municipality(seed=3021, n_addresses=25_000, n_registrations=5175)
-    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
-    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
-    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:5000]
+    members = generated_members(3021, 25_000, 5175, 5000)
 
     group_id = partition_members(members, max_size=50)
 
@@ -542,10 +548,7 @@ def test_a_pair_that_every_cut_breaks_takes_in_a_neighbour_with_room(
         monkeypatch.setattr(
             cohesion, "_roomiest_neighbour", lambda *_: np.empty(0, dtype=np.int64)
         )
-    demo = make_demo_municipality(seed=1000, n_addresses=15_000, n_registrations=3095)
-    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
-    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
-    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:3000]
+    members = generated_members(1000, 15_000, 3095, 3000)
 
     group_id = partition_members(members, max_size=50, target_fill=1.0)
 
