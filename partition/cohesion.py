@@ -343,7 +343,8 @@ def _best_peel(
     lower, upper = bounds
     now = _pair_overlap(shapes.hulls[a], shapes.hulls[b])
     best = None
-    reach: dict[int, set[int]] = {}
+    # the groups each taker's hull overlaps now, worked out once per step
+    present: dict[int, set[int]] = {}
     for giver, other in ((a, b), (b, a)):
         sites = members[giver]
         inside = shapely.intersects_xy(
@@ -368,13 +369,13 @@ def _best_peel(
                 hulls = np.array(
                     [shrunk, shapely.convex_hull(shapely.multipoints(xy[grown]))]
                 )
-                if taker not in reach:
-                    now_hull = shapes.hulls[[taker]]
-                    reach[taker] = set(shapes.clashes([taker], now_hull).tolist())
+                if taker not in present:
+                    hull_now = shapes.hulls[[taker]]
+                    present[taker] = set(shapes.clashes([taker], hull_now).tolist())
                 after = set(shapes.clashes([taker], hulls[1:]).tolist())
                 # the giver's hull only shrinks; the taker's may not reach
                 # anyone new, the giver included unless it is the pair's other
-                allowed = reach[taker] | ({giver} if taker in pair else set())
+                allowed = present[taker] | ({giver} if taker in pair else set())
                 if not after <= allowed:
                     continue
                 new = {giver: hulls[0], taker: hulls[1]}
