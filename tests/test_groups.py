@@ -531,7 +531,7 @@ def test_a_town_wider_than_the_netherlands_is_refused(scale: int) -> None:
 
 
 def test_two_towns_at_the_ends_of_the_netherlands_pass() -> None:
-    """Addresses 300 km apart (Cadzand to Delfzijl) are within the extent."""
+    """Two villages 300 km apart, about the length of the country, pass."""
     members = make_members(120, villages=2, spread=50.0)
     members.loc[members["woonplaats"] == "Dorp 1", "x"] += 300_000
     check_invariants(members, partition_members(members), 50, "woonplaats")
