@@ -464,17 +464,18 @@ def tail_into_the_next_block() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_peel_parts_a_pair_site_by_site() -> None:
-    """The tail goes back to group 1 a site at a time until the hulls part;
-    both groups stay connected and within the bounds."""
+    """Sites move to the other group one at a time until the hulls part (here
+    the corner of group 1 next to the tail joins group 0); both groups stay
+    connected and within the bounds."""
     xy, labels = tail_into_the_next_block()
     weight = np.ones(len(xy), dtype=np.int64)
     edges = delaunay_edges(xy)
-    assert partition_overlap(xy, labels) > 0
+    assert shared_area(xy, labels) > 0
 
     peeled = peel_overlaps(xy, weight, labels, edges, lower=15, upper=25)
 
-    assert partition_overlap(xy, peeled) == 0
-    assert 0 < (peeled != labels).sum() <= cohesion._PEEL
+    assert shared_area(xy, peeled) == 0
+    assert sorted(map(tuple, xy[peeled != labels])) == [(50, 10)]
     adjacency = cohesion.site_graph(edges, len(xy))
     for g in (0, 1):
         assert cohesion.connected(adjacency, np.flatnonzero(peeled == g))
@@ -498,7 +499,7 @@ def test_peel_puts_a_pair_back_when_it_cannot_part_it(
     if peel == 1:
         assert (peeled == labels).all()
     else:
-        assert partition_overlap(xy, peeled) == 0
+        assert shared_area(xy, peeled) == 0
         assert sorted(map(tuple, xy[peeled != labels])) == [(60, 0), (70, 0)]
 
 
@@ -507,7 +508,7 @@ def _no_peeling(*args: np.ndarray, **bounds: int) -> np.ndarray:
     return args[2]
 
 
-def partition_overlap(xy: np.ndarray, labels: np.ndarray) -> float:
+def shared_area(xy: np.ndarray, labels: np.ndarray) -> float:
     """Area shared by the hulls of groups 0 and 1."""
     hulls = cohesion._hulls(xy, labels, 2)
     return float(shapely.area(shapely.intersection(hulls[0], hulls[1])))
