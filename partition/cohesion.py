@@ -395,7 +395,11 @@ def _move_site(
     site: int,
     taker: int,
 ) -> None:
-    """Move one site to ``taker``, in place (the caller notes the new hulls)."""
+    """Move one site to ``taker``, in place (the caller notes the new hulls).
+
+    ``labels``, ``members`` and ``sizes`` are the bookkeeping the site-by-site
+    passes (:func:`peel_overlaps`, :func:`fill_short`) keep in step.
+    """
     giver = int(labels[site])
     labels[site] = taker
     members[giver] = members[giver][members[giver] != site]
@@ -465,10 +469,7 @@ def fill_short(
                 grown = np.append(members[g], site)
                 shrunk = members[giver][members[giver] != site]
                 if shapes.redraw(g, grown, giver, shrunk):
-                    labels[site] = g
-                    members[g], members[giver] = grown, shrunk
-                    sizes[g] += weight[site]
-                    sizes[giver] -= weight[site]
+                    _move_site(weight, labels, members, sizes, site, g)
                     break
                 refused[site] = True
     return labels
