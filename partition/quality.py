@@ -40,6 +40,13 @@ street cohesion
     with at least 2 and fewer than ``max_size`` registrations count: a street
     with one registration cannot be split, and one with ``max_size`` or more
     may have to be.
+split streets floor
+    How many counted streets *any* partition must split when no hulls overlap
+    and no group is above ``max_size`` (:func:`split_streets_floor`). Two whole
+    streets of one woonplaats whose own hulls overlap must share a group, as
+    their groups' hulls hold theirs; so streets linked by such overlaps that
+    together hold more than ``max_size`` registrations cannot all stay whole.
+    Disjoint linked sets of that kind each need a split street of their own.
 balance
     A group is balanced when its size is within ±15 % (inclusive) of the mean
     size of the groups whose main woonplaats (the most common among its
@@ -219,6 +226,121 @@ def partition_quality(
     return quality
 
 
+def split_streets_floor(members: pd.DataFrame, *, max_size: int) -> float | None:
+    """The least share of streets that must split, whatever the partition.
+
+    A target on ``split_streets_pct`` means something only next to what the
+    town allows: where streets cross or run side by side, keeping them all
+    whole would make their groups' hulls overlap, or one group too large.
+    This is a lower bound for every partition of ``members`` with no
+    overlapping hulls (as :func:`partition_quality` measures them) and no
+    group above ``max_size``, so a partition whose ``split_streets_pct`` lies
+    below it either overlaps or breaks the cap.
+
+    Parameters
+    ----------
+    members
+        One row per registration with ``x``, ``y`` (RD New metres),
+        ``woonplaats`` and ``openbare_ruimte``; other columns are ignored.
+    max_size
+        The group cap; it also chooses the counted streets, as for
+        ``split_streets_pct``.
+
+    Returns
+    -------
+    floor
+        Percent (0-100) of the counted streets, or None when no street has 2
+        to ``max_size - 1`` registrations.
+
+    Raises
+    ------
+    BuurtgroepenError
+        For the input problems listed in :func:`partition_quality`.
+
+    Notes
+    -----
+    Known limits: the bound counts only pairs of street hulls that overlap
+    and packs the linked sets greedily, smallest first, so it can lie well
+    below the true least share; it is never above it. Streets with
+    ``max_size`` or more registrations, and registrations without a street,
+    are left out, although their houses also bind the groups.
+    """
+    started = time.perf_counter()
+    _check_cap(max_size)
+    coded = _encode(members, None, QUALITY_COLUMNS)
+    named, street_of, registrations = _streets(members["openbare_ruimte"], coded)
+    counted = (registrations >= 2) & (registrations < max_size)
+    if not counted.any():
+        return None
+
+    # one hull per counted street, from its registrations' points
+    number = np.cumsum(counted) - 1
+    rows = np.flatnonzero(named)[counted[street_of]]
+    street = number[street_of[counted[street_of]]]
+    order = np.argsort(street, kind="stable")
+    hulls = shapely.convex_hull(
+        shapely.multipoints(coded.xy[rows[order]], indices=street[order])
+    )
+    woonplaats = np.empty(len(hulls), dtype=np.int64)
+    woonplaats[street] = coded.woonplaats[rows]
+
+    # whole streets whose hulls overlap in one woonplaats must share a group
+    a, b = shapely.STRtree(hulls).query(hulls, predicate="intersects")
+    keep = (a < b) & (woonplaats[a] == woonplaats[b])
+    a, b = a[keep], b[keep]
+    area = shapely.area(shapely.intersection(hulls[a], hulls[b]))
+    linked = area > HULL_OVERLAP_TOLERANCE_M2
+    must_split = _pack_heavy(registrations[counted], a[linked], b[linked], max_size)
+
+    logger.info(
+        "split streets floor: %s of %s streets must split at cap %s "
+        "(%s overlapping street pairs) in %.2f s",
+        f"{must_split:,}",
+        f"{len(hulls):,}",
+        max_size,
+        f"{int(linked.sum()):,}",
+        time.perf_counter() - started,
+    )
+    return 100.0 * must_split / len(hulls)
+
+
+def _pack_heavy(weight: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int) -> int:
+    """Count disjoint linked sets of streets that hold more than ``cap`` together.
+
+    Each set needs one split street of its own, so the count is a lower bound
+    on the split streets. Small sets leave room for more of them: a set grows
+    from its least linked street and takes the largest linked street first.
+    """
+    n = len(weight)
+    adjacency = csr_array(
+        (np.ones(2 * len(a), dtype=bool), (np.r_[a, b], np.r_[b, a])), shape=(n, n)
+    )
+    degree = np.diff(adjacency.indptr)
+    free = np.ones(n, dtype=bool)
+    found = 0
+    for seed in np.lexsort((-weight, degree)):
+        if not free[seed]:
+            continue
+        members, total = [seed], int(weight[seed])
+        frontier = {int(v) for v in _linked(adjacency, seed) if free[v]}
+        while total <= cap and frontier:
+            taken = max(frontier, key=lambda v: (weight[v], -v))
+            frontier.discard(taken)
+            members.append(taken)
+            total += int(weight[taken])
+            frontier.update(int(v) for v in _linked(adjacency, taken) if free[v])
+            frontier.difference_update(members)
+        if total > cap:
+            free[members] = False
+            found += 1
+    return found
+
+
+def _linked(adjacency: csr_array, street: int) -> np.ndarray:
+    """The streets linked to ``street``."""
+    return adjacency.indices[adjacency.indptr[street] : adjacency.indptr[street + 1]]
+
+
 def _check_cap(max_size: int) -> None:
     """Reject a cap that is not a positive integer."""
     is_int = isinstance(max_size, int | np.integer) and not isinstance(max_size, bool)
@@ -231,9 +353,13 @@ def _check_cap(max_size: int) -> None:
 
 
 def _encode(
-    members: pd.DataFrame, group_id: pd.Series, columns: tuple[str, ...]
+    members: pd.DataFrame, group_id: pd.Series | None, columns: tuple[str, ...]
 ) -> _Coded:
-    """Check the input and number the groups and woonplaatsen (both sorted)."""
+    """Check the input and number the groups and woonplaatsen (both sorted).
+
+    Without ``group_id`` every registration is in one group, for measures of
+    the registrations alone.
+    """
     missing = [col for col in columns if col not in members.columns]
     if missing:
         msg = (
@@ -241,8 +367,11 @@ def _encode(
             f"registration with {list(columns)} (x, y in RD New metres)."
         )
         raise BuurtgroepenError(msg)
-    labels = _aligned_labels(members, group_id)
-    _check_complete(labels, "group_id", "assign every registration to a group")
+    if group_id is None:
+        labels = pd.Series(0, index=members.index)
+    else:
+        labels = _aligned_labels(members, group_id)
+        _check_complete(labels, "group_id", "assign every registration to a group")
     _check_complete(members["woonplaats"], "woonplaats", "fill in the woonplaats")
 
     # coordinates must be finite for the distances, the graph and the hulls
@@ -491,8 +620,14 @@ def _mark_overlaps(
         overlapping[right[hit]] = True
 
 
-def _split_streets(street: pd.Series, coded: _Coded, max_size: int) -> tuple[int, int]:
-    """Count the split streets and the streets counted (2 to ``max_size - 1``)."""
+def _streets(
+    street: pd.Series, coded: _Coded
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Number the streets (a name within a woonplaats) of the named registrations.
+
+    Returns which registrations have a street, the street of each of those, and
+    the registrations per street.
+    """
     blank = street.astype("str").str.strip().eq("").to_numpy(dtype=bool)
     code, names = pd.factorize(street.mask(blank))
     named = code >= 0
@@ -500,10 +635,16 @@ def _split_streets(street: pd.Series, coded: _Coded, max_size: int) -> tuple[int
     _, street_of, registrations = np.unique(
         key, return_inverse=True, return_counts=True
     )
+    return named, street_of.ravel(), registrations
+
+
+def _split_streets(street: pd.Series, coded: _Coded, max_size: int) -> tuple[int, int]:
+    """Count the split streets and the streets counted (2 to ``max_size - 1``)."""
+    named, street_of, registrations = _streets(street, coded)
 
     # distinct groups per street, from the distinct (street, group) pairs
     n_groups = len(coded.labels)
-    pairs = np.unique(street_of.ravel() * n_groups + coded.group[named])
+    pairs = np.unique(street_of * n_groups + coded.group[named])
     groups = np.bincount(pairs // n_groups, minlength=len(registrations))
     counted = (registrations >= 2) & (registrations < max_size)
     return int((counted & (groups > 1)).sum()), int(counted.sum())

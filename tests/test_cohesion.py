@@ -16,22 +16,9 @@ from partition.cohesion import (
     recut_pairs,
     separate_hulls,
 )
-from partition.demo import make_demo_municipality
-from partition.geocode import RegisterGeocoder
 from partition.groups import delaunay_edges, partition_members
 from partition.quality import group_table, partition_quality
-
-
-def generated_members(
-    seed: int, n_addresses: int, n_registrations: int, n: int
-) -> pd.DataFrame:
-    """The first ``n`` geocoded registrations of a generated municipality."""
-    demo = make_demo_municipality(
-        seed=seed, n_addresses=n_addresses, n_registrations=n_registrations
-    )
-    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
-    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
-    return geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:n]
+from tests.conftest import generated_members
 
 
 def two_blocks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

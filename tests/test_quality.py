@@ -18,6 +18,7 @@ from partition import quality as quality_module
 from partition.errors import BuurtgroepenError
 from partition.groups import delaunay_edges, partition_members
 from partition.quality import group_table, partition_quality
+from tests.conftest import generated_members
 
 X0, Y0 = 257_000.0, 478_000.0  # a point in Losser, RD New metres
 
@@ -561,3 +562,163 @@ def test_engine_partition_meets_its_hard_constraints() -> None:
     assert quality["cross_woonplaats_pct"] == 0.0
     table = group_table(members, group_id)
     assert quality["contiguous_pct"] == pytest.approx(100 * table["contiguous"].mean())
+
+
+def street_strip(
+    name: str, n: int, along: tuple[float, float], at: tuple[float, float] = (0, 0)
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """``n`` houses of street ``name``, both sides of a line through ``at``.
+
+    The houses stand 10 m either side of the line, 300 m long, running along
+    the unit vector ``along``, so the street's hull is a strip 20 m wide.
+    """
+    direction = np.asarray(along, dtype=float)
+    side = np.array([-direction[1], direction[0]])
+    steps = np.linspace(-150.0, 150.0, n)
+    offsets = np.where(np.arange(n) % 2 == 0, 10.0, -10.0)
+    xy = np.asarray(at) + steps[:, None] * direction + offsets[:, None] * side
+    return [tuple(point) for point in xy], [name] * n
+
+
+def streets_town(*streets: tuple[list, list], woonplaats: list[str] | None = None):
+    """Registrations of the given street strips, in one woonplaats by default."""
+    xy = [point for points, _ in streets for point in points]
+    names = [name for _, street in streets for name in street]
+    return make_members(xy, street=names, woonplaats=woonplaats)
+
+
+def test_floor_of_two_crossing_streets_over_the_cap_is_one_of_them() -> None:
+    """A (30) and B (30) cross: whole, they share a group of 60 > 50, so one splits.
+
+    With a cap of 70 they fit one group and nothing has to split; in two
+    woonplaatsen their hulls may overlap, so nothing binds them.
+    """
+    a = street_strip("A", 30, (1.0, 0.0))
+    b = street_strip("B", 30, (0.0, 1.0))
+    members = streets_town(a, b)
+    assert quality_module.split_streets_floor(members, max_size=50) == 50.0
+    assert quality_module.split_streets_floor(members, max_size=70) == 0.0
+    two_places = streets_town(a, b, woonplaats=["Losser"] * 30 + ["Glane"] * 30)
+    assert quality_module.split_streets_floor(two_places, max_size=50) == 0.0
+
+
+def test_floor_counts_disjoint_chains_not_pairs() -> None:
+    """Streets linked in a chain A-B-C (20 each, cap 50) need one split, not two;
+    a second chain D-E-F far away needs its own; G alone needs none."""
+    chain = [
+        street_strip("A", 20, (1.0, 0.0), (0, 0)),
+        street_strip("B", 20, (0.0, 1.0), (140, 0)),
+        street_strip("C", 20, (1.0, 0.0), (280, 140)),
+    ]
+    second = [
+        street_strip("D", 20, (1.0, 0.0), (0, 2000)),
+        street_strip("E", 20, (0.0, 1.0), (140, 2000)),
+        street_strip("F", 20, (1.0, 0.0), (280, 2140)),
+    ]
+    alone = street_strip("G", 20, (1.0, 0.0), (5000, 0))
+    members = streets_town(*chain, *second, alone)
+    assert quality_module.split_streets_floor(members, max_size=50) == 200 / 7
+
+
+def test_floor_is_none_without_counted_streets_and_checks_the_cap() -> None:
+    """Streets of one registration count for nothing; a cap of 0 is refused."""
+    members = make_members(grid(3))
+    assert quality_module.split_streets_floor(members, max_size=10) is None
+    with pytest.raises(BuurtgroepenError, match="max_size"):
+        quality_module.split_streets_floor(members, max_size=0)
+    with pytest.raises(BuurtgroepenError, match="openbare_ruimte"):
+        quality_module.split_streets_floor(
+            members.drop(columns="openbare_ruimte"), max_size=10
+        )
+
+
+def least_split_streets(members: pd.DataFrame, max_size: int) -> int:
+    """The fewest streets to split so that the whole ones obey the floor's rule.
+
+    Every set of streets is tried: the whole streets, linked where their hulls
+    overlap by more than the tolerance in one woonplaats, must form linked
+    sets of at most ``max_size`` registrations.
+    """
+    counted = members.groupby(["woonplaats", "openbare_ruimte"]).filter(
+        lambda street: 2 <= len(street) < max_size
+    )
+    streets = list(counted.groupby(["woonplaats", "openbare_ruimte"]))
+    hulls = [
+        shapely.MultiPoint(street[["x", "y"]].to_numpy()).convex_hull
+        for _, street in streets
+    ]
+    size = [len(street) for _, street in streets]
+    linked = {
+        (i, j)
+        for i, j in itertools.combinations(range(len(streets)), 2)
+        if streets[i][0][0] == streets[j][0][0]
+        and hulls[i].intersection(hulls[j]).area
+        > quality_module.HULL_OVERLAP_TOLERANCE_M2
+    }
+    for n_split in range(len(streets) + 1):
+        for split in itertools.combinations(range(len(streets)), n_split):
+            whole = [i for i in range(len(streets)) if i not in split]
+            if all(
+                weight <= max_size for weight in _linked_weights(whole, linked, size)
+            ):
+                return n_split
+    raise AssertionError("splitting every street always obeys the rule")
+
+
+def _linked_weights(whole: list[int], linked: set, size: list[int]) -> list[int]:
+    """Registrations of each linked set among the whole streets."""
+    home = {i: i for i in whole}
+
+    def root(i: int) -> int:
+        while home[i] != i:
+            i = home[i]
+        return i
+
+    for i, j in linked:
+        if i in home and j in home:
+            home[root(i)] = root(j)
+    totals: dict[int, int] = {}
+    for i in whole:
+        totals[root(i)] = totals.get(root(i), 0) + size[i]
+    return list(totals.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(2, 25),
+            st.sampled_from([(1.0, 0.0), (0.0, 1.0), (0.6, 0.8)]),
+            st.integers(-3, 3),
+            st.integers(-3, 3),
+            st.sampled_from(["Losser", "Glane"]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_floor_never_exceeds_the_fewest_splits_of_any_partition(streets) -> None:
+    """Random crossing strips: the floor is at most the brute-force least split."""
+    strips, places = [], []
+    for number, (n, along, dx, dy, place) in enumerate(streets):
+        strips.append(street_strip(f"S{number}", n, along, (100.0 * dx, 100.0 * dy)))
+        places += [place] * n
+    members = streets_town(*strips, woonplaats=places)
+    floor = quality_module.split_streets_floor(members, max_size=30)
+    counted = sum(1 for n, *_ in streets if 2 <= n < 30)
+    least = least_split_streets(members, 30)
+    assert floor is not None
+    assert floor * counted <= 100 * least + 1e-9
+
+
+def test_engine_groups_without_overlap_split_at_least_the_floor() -> None:
+    """On a generated town, a partition with no overlapping hull and no group over
+    the cap splits at least as many streets as the floor says it must."""
+    members = generated_members(2000, 10_000, 2065, 2000)
+    group_id = partition_members(members, max_size=50)
+    quality = partition_quality(members, group_id, max_size=50)
+    floor = quality_module.split_streets_floor(members, max_size=50)
+    assert quality["hull_overlap_pct"] == 0.0
+    assert quality["over_cap"] == 0
+    assert floor is not None
+    assert quality["split_streets_pct"] >= floor
