@@ -6,11 +6,13 @@ whole costs on the same generated towns as ``partition_bench.py``: it runs the
 engine as it is, and the same engine on inputs where every street shorter than a
 limit is collapsed to one site at its registrations' mean point (so the engine
 can only place it whole), then scores both on the real coordinates with
-:func:`partition.quality.partition_quality`.
+:func:`partition.quality.partition_quality`. A last row per size gives
+:func:`partition.quality.split_streets_floor`: the split streets that no
+partition without overlapping hulls or groups over the cap can avoid.
 
 Run from the repository root::
 
-    python bench/street_tradeoff.py [--sizes 500,2000,10000] [--seed 0]
+    python bench/street_tradeoff.py [--sizes 500,2000,10000,100000] [--seed 0]
 
 It prints one table and asserts nothing.
 """
@@ -28,7 +30,10 @@ from common import make_members, markdown_table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from partition.groups import partition_members  # noqa: E402
-from partition.quality import partition_quality  # noqa: E402
+from partition.quality import (  # noqa: E402
+    partition_quality,
+    split_streets_floor,
+)
 
 CAP = 50
 LIMITS = (12, 25, CAP)
@@ -64,7 +69,7 @@ def row(n: int, method: str, members: pd.DataFrame, labels: pd.Series) -> list[s
 def main() -> None:
     """Run the engine with and without whole streets and print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="500,2000,10000")
+    parser.add_argument("--sizes", default="500,2000,10000,100000")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.disable(logging.INFO)
@@ -76,6 +81,11 @@ def main() -> None:
         for limit in LIMITS:
             labels = partition_members(whole_streets(members, limit), max_size=CAP)
             rows.append(row(n, f"streets < {limit} kept whole", members, labels))
+        floor = split_streets_floor(members, max_size=CAP)
+        least = "-" if floor is None else f"{floor:.1f}"
+        rows.append(
+            [f"{n:,}", "floor at 0 % overlap", "-", "-", "-", "0.0", least, "-"]
+        )
 
     header = [
         "N",
