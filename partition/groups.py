@@ -35,7 +35,10 @@ boundary. Inside a unit:
    runs into a neighbour (:func:`partition.cohesion.separate_hulls`); where no
    straight redraw parts a pair, the sites that make the overlap move one at a
    time to a neighbouring group, which may then fill to the cap
-   (:func:`partition.cohesion.peel_overlaps`);
+   (:func:`partition.cohesion.peel_overlaps`); knots still overlapping are
+   redrawn once more with their groups allowed up to the cap (a dense group
+   wedged between two others at the planned size has no straight redraw
+   within it);
 7. split streets are reunited where that keeps sizes, contiguity and disjoint
    hulls (:mod:`partition.cohesion`): neighbouring groups are first redrawn along
    the straight line that splits the fewest of their streets, then the leftover
@@ -541,10 +544,15 @@ def _partition_unit(
     site_label = separate_hulls(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )
-    # overlap ranks above headroom: a group next to an overlap may fill to the cap
+    # overlap ranks above headroom: a group next to an overlap may fill to the
+    # cap, and knots still overlapping are redrawn once more with that room
     site_label = peel_overlaps(
         xy, weight, site_label, edges, lower=plan.lower, upper=max_size
     )
+    if plan.upper < max_size:
+        site_label = separate_hulls(
+            xy, weight, site_label, edges, lower=plan.lower, upper=max_size
+        )
     site_label = fill_short(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )

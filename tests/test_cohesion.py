@@ -247,6 +247,30 @@ def test_each_group_keeps_the_part_it_shares_most_with() -> None:
     assert (apart == (xy[:, 0] >= 30)).all()
 
 
+def test_knot_that_parts_only_with_a_group_at_the_cap() -> None:
+    """Two blocks of eight flats of 5 with a building of 10 between them, dealt
+    out 45 / 45 so the hulls overlap. Every straight redraw puts the building
+    with a whole block (50): at the planned 45 nothing parts them, with room up
+    to the cap 50 they part, as the engine's second redraw after peeling allows."""
+    ring = [(dx, dy) for dx in (-3, 0, 3) for dy in (-3, 0, 3) if (dx, dy) != (0, 0)]
+    left = [(-80.0 + dx, float(dy)) for dx, dy in ring]
+    right = [(80.0 + dx, float(dy)) for dx, dy in ring]
+    xy = np.array([*left, (0.0, 0.0), *right])
+    weight = np.array([5] * 8 + [10] + [5] * 8)
+    labels = np.array([0] * 5 + [1] * 3 + [1] + [0] * 4 + [1] * 4)
+    assert np.bincount(labels, weights=weight).tolist() == [45, 45]
+    assert overlapping(xy, labels).all()
+    edges = delaunay_edges(xy)
+
+    planned = separate_hulls(xy, weight, labels, edges, lower=40, upper=45)
+    capped = separate_hulls(xy, weight, labels, edges, lower=40, upper=50)
+
+    assert overlapping(xy, planned).all()
+    assert not overlapping(xy, capped).any()
+    assert np.bincount(capped, weights=weight).tolist() == [40, 50]
+    assert (capped == np.r_[[0] * 8, [1] * 9]).all()
+
+
 def test_separation_never_adds_overlap_or_breaks_a_redrawn_group() -> None:
     """Random points in a grid of 4 to 12 cells, each labelled by a noisy copy of
     its position: no group overlaps that did not before, sizes stay within the
