@@ -249,9 +249,10 @@ def test_each_group_keeps_the_part_it_shares_most_with() -> None:
 
 def test_knot_that_parts_only_with_a_group_at_the_cap() -> None:
     """Two blocks of eight flats of 5 with a building of 10 between them, dealt
-    out 45 / 45 so the hulls overlap. Every straight redraw puts the building
-    with a whole block (50): at the planned 45 nothing parts them, with room up
-    to the cap 50 they part, as the engine's second redraw after peeling allows."""
+    out 45 / 45 so the hulls overlap. The blocks and the building stand nearly
+    in a line, so a straight cut that parts them leaves the building with a
+    whole block (50): at the planned 45 the pair stays as it is, with room up
+    to the cap 50 it parts, as the engine's second redraw after peeling allows."""
     ring = [(dx, dy) for dx in (-3, 0, 3) for dy in (-3, 0, 3) if (dx, dy) != (0, 0)]
     left = [(-80.0 + dx, float(dy)) for dx, dy in ring]
     right = [(80.0 + dx, float(dy)) for dx, dy in ring]

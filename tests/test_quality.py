@@ -580,7 +580,9 @@ def street_strip(
     return [tuple(point) for point in xy], [name] * n
 
 
-def streets_town(*streets: tuple[list, list], woonplaats: list[str] | None = None):
+def streets_town(
+    *streets: tuple[list, list], woonplaats: list[str] | None = None
+) -> pd.DataFrame:
     """Registrations of the given street strips, in one woonplaats by default."""
     xy = [point for points, _ in streets for point in points]
     names = [name for _, street in streets for name in street]
@@ -697,7 +699,9 @@ def _linked_weights(whole: list[int], linked: set, size: list[int]) -> list[int]
         max_size=8,
     )
 )
-def test_floor_never_exceeds_the_fewest_splits_of_any_partition(streets) -> None:
+def test_floor_never_exceeds_the_fewest_splits_of_any_partition(
+    streets: list[tuple[int, tuple[float, float], int, int, str]],
+) -> None:
     """Random crossing strips: the floor is at most the brute-force least split."""
     strips, places = [], []
     for number, (n, along, dx, dy, place) in enumerate(streets):
