@@ -45,8 +45,10 @@ boundary. Inside a unit:
    parts of split streets join the group holding most of the street;
 8. with ``min_size`` set, a group the contiguity repair left below it receives
    edge households from neighbours with spare (:func:`partition.relief.top_up`),
-   else the nearest households other groups can spare (a hard constraint goes
-   before contiguity); one that cannot be brought up fails the run.
+   else the nearest addresses other groups can spare, single flats of a building
+   included (a hard constraint goes before contiguity), else its surroundings
+   are packed again exactly (an integer programme); one that cannot be brought
+   up fails the run.
 
 Known limits: block seams are straight lines that a group never crosses, which
 costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
@@ -71,6 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from ortools.graph.python import min_cost_flow
+from ortools.sat.python import cp_model
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
@@ -103,6 +106,12 @@ _MAX_ITER = 6
 _SETTLED = 0.02
 _BALANCE = 0.15
 _RECONNECT_ROUNDS = 4
+_PACK_NEIGHBOURS = 16
+_PACK_CHOICES = 6
+_PACK_MOVE = 10
+_PACK_METRES = 100.0
+_PACK_WORK = 15.0
+_PACK_ADDRESSES = 5_000
 # addresses in metres stand metres apart; a median spacing below 10 cm is
 # another unit (degrees, kilometres)
 _MIN_SPACING = 0.1
@@ -564,12 +573,15 @@ def _partition_unit(
         site_label = mend_streets(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
         )
+    pair_label = site_label[site_of_pair]
     if plan.min_size > 1:
-        site_label = _hold_min_size(xy, weight, site_label, edges, plan, max_size)
+        pair_label = _hold_min_size(
+            xy, weight, site_label, edges, plan, max_size, (site_of_pair, pair_weight)
+        )
 
     # heavy sites can leave a planned group empty: number only the groups in use
-    _, used = np.unique(site_label, return_inverse=True)
-    return used.ravel()[site_of]
+    _, used = np.unique(pair_label, return_inverse=True)
+    return used.ravel()[pair_of]
 
 
 def _refine_or_grow(
@@ -1333,22 +1345,35 @@ def _hold_min_size(
     edges: np.ndarray,
     plan: PartitionPlan,
     max_size: int,
+    addresses: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Bring groups that contiguity repair left below ``min_size`` back up to it.
 
     ``min_size`` is a hard constraint and contiguity an objective: neighbours
     with spare first pass edge households along chains
     (:func:`partition.relief.top_up`, every group stays connected); a group
-    still short then takes the nearest sites of groups with spare, even if that
-    leaves a piece of the giver detached. A group that still cannot reach
-    ``min_size`` fails the run with what would fix it.
+    still short then takes the nearest addresses of groups with spare, even if
+    that leaves a piece of the giver detached or divides a building (a whole
+    block of flats rarely fits the few places a group lacks). A group that
+    still cannot reach ``min_size`` fails the run with what would fix it.
+    ``addresses`` gives the site and registrations of every address; the
+    result is a group per address.
     """
+    site_of_pair, pair_weight = addresses
     sizes = np.bincount(labels, weights=weight)
     if sizes[sizes > 0].min() >= plan.min_size:
-        return labels
+        return labels[site_of_pair]
+
     labels = top_up(xy, weight, labels, edges, minimum=plan.min_size)
-    labels = _take_nearest(xy, weight, labels, plan.min_size, max_size)
-    sizes = np.bincount(labels, weights=weight)
+    pair_xy = xy[site_of_pair]
+    pair_label = _take_nearest(
+        pair_xy, pair_weight, labels[site_of_pair], plan.min_size, max_size
+    )
+    pair_label = _pack_to_min_size(
+        pair_xy, pair_weight, pair_label, plan.min_size, max_size
+    )
+
+    sizes = np.bincount(pair_label, weights=pair_weight)
     smallest = int(sizes[sizes > 0].min())
     if smallest < plan.min_size:
         name = " / ".join(str(part) for part in plan.unit)
@@ -1358,7 +1383,7 @@ def _hold_min_size(
             "apart an address or exceeding `max_size`; lower `min_size`."
         )
         raise InfeasibleError(msg)
-    return labels
+    return pair_label
 
 
 def _take_nearest(
@@ -1385,6 +1410,118 @@ def _take_nearest(
         nearest = candidates[np.argmin(((xy[candidates] - centre) ** 2).sum(axis=1))]
         labels[nearest] = group
     return labels
+
+
+def _pack_to_min_size(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    minimum: int,
+    max_size: int,
+) -> np.ndarray:
+    """Pack groups again exactly where some are still below ``minimum``.
+
+    The nearest-first fill is greedy: with households of many registrations it
+    can strand a group a few short although some packing exists (groups of
+    44-50 from households of up to 23). The short groups and their
+    ``_PACK_NEIGHBOURS`` nearest groups are then packed again as one integer
+    programme; when that region has too little spare, every group of the unit
+    is, in units of up to ``_PACK_ADDRESSES`` addresses. Returns the labels
+    unchanged when no packing is found.
+    """
+    sizes = np.bincount(labels, weights=weight)
+    short = np.flatnonzero((sizes > 0) & (sizes < minimum))
+    if not len(short):
+        return labels
+
+    start = time.perf_counter()
+    used = np.flatnonzero(sizes > 0)
+    centres = _centres(xy, weight.astype(float), labels, len(sizes))
+    reach = min(len(used), _PACK_NEIGHBOURS + 1)
+    _, near = cKDTree(centres[used]).query(centres[short], k=reach)
+    region = np.unique(used[np.ravel(near)])
+    packed = _pack_region(xy, weight, labels, region, centres, minimum, max_size)
+    wider = len(region) < len(used) and len(weight) <= _PACK_ADDRESSES
+    if packed is None and wider:
+        region = used
+        packed = _pack_region(xy, weight, labels, used, centres, minimum, max_size)
+
+    logger.info(
+        "min_size: %s groups short after the nearest-first fill; packing %s "
+        "groups again %s in %.2f s",
+        len(short),
+        len(region),
+        "found" if packed is not None else "failed",
+        time.perf_counter() - start,
+    )
+    return labels if packed is None else packed
+
+
+def _pack_region(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    labels: np.ndarray,
+    region: np.ndarray,
+    centres: np.ndarray,
+    minimum: int,
+    max_size: int,
+) -> np.ndarray | None:
+    """Pack the addresses of ``region``'s groups so each holds ``minimum`` to
+    ``max_size`` registrations; None when no packing is found.
+
+    An integer programme (OR-Tools CP-SAT): every address stays or moves to
+    one of the ``_PACK_CHOICES`` region groups nearest to it, as few
+    registrations move as possible, nearer groups preferred. The search is
+    single-threaded with a deterministic work limit, so a run repeats exactly;
+    a unit too large for that limit may be reported short although a packing
+    exists.
+    """
+    free = np.flatnonzero(np.isin(labels, region))
+    choices = min(len(region), _PACK_CHOICES)
+    distance, nearest = cKDTree(centres[region]).query(xy[free], k=choices)
+    nearest = region[np.reshape(nearest, (len(free), choices))]
+    distance = np.reshape(distance, (len(free), choices))
+
+    model = cp_model.CpModel()
+    members: dict[int, list[tuple[cp_model.IntVar, int]]] = {int(g): [] for g in region}
+    options_of = []
+    moved = []
+    for i, address in enumerate(free.tolist()):
+        w, own = int(weight[address]), int(labels[address])
+        options = {own: 0.0}
+        for g, d in zip(nearest[i].tolist(), distance[i].tolist(), strict=True):
+            options.setdefault(int(g), d)
+        chosen = []
+        for g, d in options.items():
+            var = model.NewBoolVar("")
+            chosen.append((var, g))
+            members[g].append((var, w))
+            if g == own:
+                model.AddHint(var, 1)
+            else:
+                # a move costs its registrations, a little more the farther it goes
+                moved.append((var, w * (_PACK_MOVE + int(d // _PACK_METRES))))
+        model.AddExactlyOne(var for var, _ in chosen)
+        options_of.append(chosen)
+    for pairs in members.values():
+        variables, weights = zip(*pairs, strict=True)
+        model.AddLinearConstraint(
+            cp_model.LinearExpr.WeightedSum(variables, weights), minimum, max_size
+        )
+    variables, costs = zip(*moved, strict=True) if moved else ((), ())
+    model.Minimize(cp_model.LinearExpr.WeightedSum(variables, costs))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    solver.parameters.max_deterministic_time = _PACK_WORK
+    if solver.Solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+
+    packed = labels.copy()
+    for address, chosen in zip(free.tolist(), options_of, strict=True):
+        packed[address] = next(g for var, g in chosen if solver.BooleanValue(var))
+    return packed
 
 
 def _detached(
