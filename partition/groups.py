@@ -11,7 +11,8 @@ boundary. Inside a unit:
    planned fill (``target_fill * max_size``), leaving room for newcomers;
 3. a recursive bisection along the longer axis gives a balanced, convex start and,
    for large units, cuts the unit into blocks of at most ``_BLOCK_GROUPS`` groups
-   so the cost stays near-linear in the number of registrations;
+   (``_FULL_BLOCK_GROUPS`` where groups are planned full, at the cap) so the cost
+   stays near-linear in the number of registrations;
 4. inside each block, a capacitated assignment (min-cost flow, OR-Tools) on squared
    distances alternates with moving the centres to their members' mean, like
    k-means with exact size bounds; its network links each site to its few nearest
@@ -51,7 +52,7 @@ boundary. Inside a unit:
    up fails the run.
 
 Known limits: block seams are straight lines that a group never crosses, which
-costs some compactness in units of more than ``_BLOCK_GROUPS`` groups; streets that
+costs some compactness and balance in units of more than one block; streets that
 cross a group boundary head-on, run through three or more groups, or whose parts
 cannot be regrouped within the size bounds stay split (on long streets, most).
 
@@ -99,7 +100,11 @@ WHATSAPP_MAX_MEMBERS = 1024
 WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",)}
 """Boundary levels a group may not cross, with the columns that define them."""
 
-_BLOCK_GROUPS = 128
+# groups per block: a block's assignment costs more per site the larger it is,
+# and its straight seams cost compactness, balance and, where groups are
+# planned full, overlap (measured at 100,000 and 1,000,000 in bench/README.md)
+_BLOCK_GROUPS = 512
+_FULL_BLOCK_GROUPS = 128
 _CANDIDATES = 6
 _REACH = 2.0
 _MAX_ITER = 6
@@ -524,7 +529,8 @@ def _partition_unit(
     site_of, xy, weight = _sites(part, address_id, max_size)
     pair_of, pair_site, pair_weight = _site_addresses(site_of, address_id)
     tie = rng.permutation(len(weight))
-    blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie)
+    block = _BLOCK_GROUPS if plan.upper < max_size else _FULL_BLOCK_GROUPS
+    blocks = _bisect(xy, weight, np.arange(len(weight)), plan.groups, tie, block)
     pair_label = np.empty(len(pair_site), dtype=np.int64)
     offset = 0
     for (sites, k_block, start_labels), pairs, local_site in _block_addresses(
@@ -733,19 +739,20 @@ def _bisect(
     sites: np.ndarray,
     k: int,
     tie: np.ndarray,
+    block: int,
 ) -> list[tuple[np.ndarray, int, np.ndarray]]:
-    """Split sites recursively into blocks with a whole number of groups each.
+    """Split sites recursively into blocks of at most ``block`` groups each.
 
     Each cut runs across the longer side of the bounding box at the weighted
     quantile that leaves ``k1 / k`` of the registrations on one side. Returns
     ``(sites, groups, start_labels)`` per block, with start labels from bisecting
     the block all the way down to single groups.
     """
-    if k <= _BLOCK_GROUPS:
+    if k <= block:
         return [(sites, k, _bisect_labels(xy[sites], weight[sites], k, tie[sites]))]
     left, right, k_left = _cut(xy[sites], weight[sites], k, tie[sites])
-    return _bisect(xy, weight, sites[left], k_left, tie) + _bisect(
-        xy, weight, sites[right], k - k_left, tie
+    return _bisect(xy, weight, sites[left], k_left, tie, block) + _bisect(
+        xy, weight, sites[right], k - k_left, tie, block
     )
 
 

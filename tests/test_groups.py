@@ -28,6 +28,7 @@ from partition.groups import (
     slugify,
 )
 from partition.quality import partition_quality
+from tests.conftest import generated_members
 
 
 def make_members(
@@ -451,6 +452,35 @@ def test_full_groups_of_a_generated_town_are_all_connected() -> None:
     quality = partition_quality(members, group_id, max_size=50)
     assert quality["contiguous_pct"] == 100.0
     assert group_id.value_counts().max() <= 50
+
+
+@pytest.mark.parametrize("target_fill", [0.9, 1.0])
+def test_a_unit_cut_into_blocks_keeps_every_constraint(
+    monkeypatch: pytest.MonkeyPatch, target_fill: float
+) -> None:
+    """Blocks of 4 groups (2 where groups are planned full) in a generated town
+    of 2,000 registrations (24-27 groups in its largest village): many seams,
+    and still every group capped, contiguous and apart from the others."""
+    monkeypatch.setattr(groups, "_BLOCK_GROUPS", 4)
+    monkeypatch.setattr(groups, "_FULL_BLOCK_GROUPS", 2)
+    cuts = []
+    bisect = groups._bisect
+
+    def counted(*args):
+        cuts.append(args[-1])
+        return bisect(*args)
+
+    monkeypatch.setattr(groups, "_bisect", counted)
+    members = generated_members(0, 10_000, 2_100, 2_000)
+
+    group_id = partition_members(members, max_size=50, target_fill=target_fill)
+
+    check_invariants(members, group_id, 50, "woonplaats")
+    assert cuts[0] == (4 if target_fill < 1 else 2)
+    assert len(cuts) > 10
+    quality = partition_quality(members, group_id, max_size=50)
+    assert quality["contiguous_pct"] == 100.0
+    assert quality["hull_overlap_pct"] == 0.0
 
 
 def test_a_centre_far_from_every_site_still_gets_its_lower_bound(
