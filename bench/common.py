@@ -483,6 +483,29 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+QUALITY_HEADER = [
+    "groups",
+    "max size",
+    "contiguous %",
+    "hull overlap %",
+    "split streets %",
+    "mean distance m",
+]
+"""Column names of :func:`quality_cells`."""
+
+
+def quality_cells(quality: dict, *, metre_decimals: int = 0) -> list[str]:
+    """Table cells of a :func:`partition.quality.partition_quality` summary."""
+    return [
+        str(quality["groups"]),
+        str(quality["max_size"]),
+        f"{quality['contiguous_pct']:.1f}",
+        f"{quality['hull_overlap_pct']:.1f}",
+        f"{quality['split_streets_pct']:.1f}",
+        f"{quality['mean_distance_m']:.{metre_decimals}f}",
+    ]
+
+
 def markdown_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[str]],

@@ -33,7 +33,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
-from common import make_members, markdown_table
+from common import QUALITY_HEADER, make_members, markdown_table, quality_cells
 from partition_bench import CAP, _kmc_fit, _per_woonplaats
 from scipy.spatial import cKDTree
 
@@ -77,17 +77,7 @@ def row(n: int, seed: int, method: str, members, labels) -> list[str]:
     quality = partition_quality(
         members, pd.Series(labels, index=members.index), max_size=CAP
     )
-    return [
-        f"{n:,}",
-        str(seed),
-        method,
-        str(quality["groups"]),
-        str(quality["max_size"]),
-        f"{quality['contiguous_pct']:.1f}",
-        f"{quality['hull_overlap_pct']:.1f}",
-        f"{quality['split_streets_pct']:.1f}",
-        f"{quality['mean_distance_m']:.1f}",
-    ]
+    return [f"{n:,}", str(seed), method, *quality_cells(quality, metre_decimals=1)]
 
 
 def main() -> None:
@@ -118,17 +108,7 @@ def main() -> None:
             engine = groups.partition_members(members, max_size=CAP, target_fill=1.0)
             rows.append(row(n, seed, "engine, target_fill=1", members, engine))
 
-    header = [
-        "N",
-        "seed",
-        "method",
-        "groups",
-        "max size",
-        "contiguous %",
-        "hull overlap %",
-        "split streets %",
-        "mean distance m",
-    ]
+    header = ["N", "seed", "method", *QUALITY_HEADER]
     print(f"cap {CAP}; generated towns of bench/common.py")
     print(markdown_table(header, rows))
 

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from common import make_members, markdown_table
+from common import QUALITY_HEADER, make_members, markdown_table, quality_cells
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,16 +54,7 @@ def whole_streets(members: pd.DataFrame, limit: int) -> pd.DataFrame:
 def row(n: int, method: str, members: pd.DataFrame, labels: pd.Series) -> list[str]:
     """One table row of quality figures."""
     quality = partition_quality(members, labels, max_size=CAP)
-    return [
-        f"{n:,}",
-        method,
-        str(quality["groups"]),
-        str(quality["max_size"]),
-        f"{quality['contiguous_pct']:.1f}",
-        f"{quality['hull_overlap_pct']:.1f}",
-        f"{quality['split_streets_pct']:.1f}",
-        f"{quality['mean_distance_m']:.0f}",
-    ]
+    return [f"{n:,}", method, *quality_cells(quality)]
 
 
 def main() -> None:
@@ -87,16 +78,7 @@ def main() -> None:
             [f"{n:,}", "floor at 0 % overlap", "-", "-", "-", "0.0", least, "-"]
         )
 
-    header = [
-        "N",
-        "method",
-        "groups",
-        "max size",
-        "contiguous %",
-        "hull overlap %",
-        "split streets %",
-        "mean distance m",
-    ]
+    header = ["N", "method", *QUALITY_HEADER]
     print(f"cap {CAP}; generated towns of bench/common.py, seed {args.seed}")
     print(markdown_table(header, rows))
 

@@ -101,8 +101,8 @@ WITHIN_LEVELS = {"woonplaats": (), "wijk": ("wijkcode",), "buurt": ("buurtcode",
 """Boundary levels a group may not cross, with the columns that define them."""
 
 # groups per block: a block's assignment costs more per site the larger it is,
-# and its straight seams cost compactness, balance and, where groups are
-# planned full, overlap (measured at 100,000 and 1,000,000 in bench/README.md)
+# and its straight seams cost compactness, balance and overlap; where groups are
+# planned full, larger blocks overlapped more (figures in the README's limits)
 _BLOCK_GROUPS = 512
 _FULL_BLOCK_GROUPS = 128
 _CANDIDATES = 6
