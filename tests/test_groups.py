@@ -9,9 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from partition import groups
-from partition.demo import make_demo_municipality
 from partition.errors import BuurtgroepenError, InfeasibleError
-from partition.geocode import RegisterGeocoder
 from partition.groups import (
     _broken_groups,
     _capacitated_assign,
@@ -442,10 +440,7 @@ def test_full_groups_of_a_generated_town_are_all_connected() -> None:
     pieces were traded; since buildings shared between full groups are divided
     by address, no piece is cut off there in the first place (trading has its
     own tests above)."""
-    demo = make_demo_municipality(seed=0, n_addresses=50_000, n_registrations=10_305)
-    register = pd.DataFrame(demo.addresses.drop(columns="geometry"))
-    geocoded = RegisterGeocoder(register).geocode(demo.registrations)
-    members = geocoded[geocoded["match_quality"].ne("unmatched")].iloc[:10_000]
+    members = generated_members(0, 50_000, 10_305, 10_000)
 
     group_id = partition_members(members, max_size=50, target_fill=1.0)
 
