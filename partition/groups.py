@@ -555,7 +555,10 @@ def _partition_unit(
     )
     site_of = site_of_pair[pair_of]
     edges = delaunay_edges(xy)
-    site_label = _reconnect(xy, edges, weight, site_label, offset, max_size, plan.upper)
+    smallest = max(plan.lower // 2, plan.min_size, 1)
+    site_label = _reconnect(
+        xy, edges, weight, site_label, offset, max_size, (plan.upper, smallest)
+    )
     site_label = separate_hulls(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )
@@ -1117,7 +1120,7 @@ def _reconnect(
     labels: np.ndarray,
     k: int,
     max_size: int,
-    preferred: int,
+    sizes: tuple[int, int],
 ) -> np.ndarray:
     """Reattach detached pieces of groups, round after round, within the cap.
 
@@ -1126,9 +1129,13 @@ def _reconnect(
     anyway and the surplus is passed on (:func:`_reattach_through_neighbours`).
     Passing the surplus along can cut a small piece off a group further on,
     which the next round picks up; rounds stop when one leaves no fewer groups
-    broken, after at most ``_RECONNECT_ROUNDS``.
+    broken, after at most ``_RECONNECT_ROUNDS``. A piece still detached then
+    is traded (:func:`_exchange_pieces`) or becomes a group of its own
+    (:func:`_pieces_apart`). ``sizes`` holds the planned fill and the fewest
+    registrations a new group may start with.
     """
     n = len(weight)
+    preferred, smallest = sizes
     labels = _repair_contiguity(edges, weight, labels, k, max_size, preferred)
     broken = _broken_groups(labels, edges, n)
     for _ in range(_RECONNECT_ROUNDS):
@@ -1144,6 +1151,44 @@ def _reconnect(
         labels, broken = again, still
     if broken:
         labels = _exchange_pieces(xy, edges, weight, labels, max_size)
+        labels = _pieces_apart(labels, edges, weight, max_size, smallest)
+    return labels
+
+
+def _pieces_apart(
+    labels: np.ndarray,
+    edges: np.ndarray,
+    weight: np.ndarray,
+    max_size: int,
+    smallest: int,
+) -> np.ndarray:
+    """Give the pieces that no neighbour could take groups of their own.
+
+    Such a piece is mostly a block of flats, too heavy for the full groups
+    around it. Pieces that touch each other share a new group while it stays
+    within the cap. A new group needs ``smallest`` registrations: a household
+    or two alone in a group of their own is worse off than in a group whose
+    other members live a street away, so smaller pieces stay where they are.
+    """
+    comp, detached = _detached(labels, edges, weight)
+    if not detached.any():
+        return labels
+
+    # pieces joined by an edge form one cluster; a cluster above the cap
+    # falls back to its pieces
+    both = detached[edges[:, 0]] & detached[edges[:, 1]]
+    apart = np.where(detached, 0, np.arange(1, len(weight) + 1))
+    cluster = _group_components(apart, edges[both], len(weight))[detached]
+    held = pd.Series(weight[detached]).groupby(cluster).transform("sum").to_numpy()
+    key = np.where(held <= max_size, cluster, -1 - comp[detached])
+    _, new = np.unique(key, return_inverse=True)
+    new = new.ravel()
+    size = np.bincount(new, weights=weight[detached])
+    sites = np.flatnonzero(detached)
+    keep = size[new] >= smallest
+    labels = labels.copy()
+    _, number = np.unique(new[keep], return_inverse=True)
+    labels[sites[keep]] = labels.max() + 1 + number.ravel()
     return labels
 
 

@@ -380,7 +380,7 @@ def test_a_break_left_by_one_reattachment_is_mended_in_the_next_round(
     weight = np.ones(6, dtype=np.int64)
     edges = delaunay_edges(xy)
 
-    mended = _reconnect(xy, edges, weight, labels, 4, 2, 2)
+    mended = _reconnect(xy, edges, weight, labels, 4, 2, (2, 2))
 
     assert np.bincount(mended, minlength=4).max() <= 2
     if rounds == 1:
@@ -746,3 +746,57 @@ def test_a_building_above_the_cap_is_split_into_balanced_connected_groups() -> N
 def test_slugify(name: str, slug: str) -> None:
     """Place names become ASCII slugs."""
     assert slugify(name) == slug
+
+
+def test_pieces_no_neighbour_can_take_become_groups_of_their_own() -> None:
+    """A row of houses: groups 0 and 1 each have a piece cut off, and the two
+    pieces touch, so together (3 + 2 registrations) they form one new group; a
+    lone house of group 0 at the end is below the smallest new group and stays
+    where it is."""
+    xy = np.column_stack([np.arange(13) * 10.0, np.zeros(13)])
+    edges = np.column_stack([np.arange(12), np.arange(1, 13)])
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 2, 0])
+    weight = np.array([5, 5, 5, 5, 5, 5, 1, 1, 1, 1, 1, 1, 1])
+
+    apart = groups._pieces_apart(labels, edges, weight, max_size=20, smallest=3)
+
+    assert apart[:6].tolist() == labels[:6].tolist()
+    assert apart[6:11].tolist() == [3] * 5
+    assert apart[11:].tolist() == [2, 0]
+    assert _broken_groups(apart, edges, len(xy)) == 1
+
+    kept = groups._pieces_apart(labels, edges, weight, max_size=20, smallest=6)
+
+    assert (kept == labels).all()
+
+
+def _town_with_flats(seed: int, n: int) -> pd.DataFrame:
+    """``n`` registrations in one village: houses and, about one site in eight,
+    a block of 20-29 flats."""
+    rng = np.random.default_rng(seed)
+    side = 1_500 * (n / 1_500) ** 0.5
+    rows = []
+    while len(rows) < n:
+        x, y = rng.uniform(0, side, 2)
+        flats = int(rng.integers(20, 30)) if rng.random() < 0.12 else 1
+        street = f"Straat {int(x // 120)}-{int(y // 40)}"
+        rows += [(250_000 + x, 470_000 + y, street)] * flats
+    frame = pd.DataFrame(rows[:n], columns=["x", "y", "openbare_ruimte"])
+    frame["address_key"] = [f"7581AA|{i + 1}||" for i in range(len(frame))]
+    frame["woonplaats"] = "Flatdorp"
+    return frame
+
+
+def test_blocks_of_flats_too_heavy_for_full_neighbours_keep_groups_connected() -> None:
+    """Blocks of 20-29 flats at a cap of 50 can be cut off from a group
+    whose neighbours are all full, and no trade takes them back. In this town
+    of 1,500 registrations one of 34 groups was left in two pieces; the piece
+    now starts a group of its own (the smallest group has 30 registrations)."""
+    members = _town_with_flats(13, 1_500)
+
+    group_id = partition_members(members, max_size=50, seed=13)
+
+    check_invariants(members, group_id, 50, "woonplaats")
+    quality = partition_quality(members, group_id, max_size=50)
+    assert quality["contiguous_pct"] == 100.0
+    assert group_id.value_counts().min() >= 19
