@@ -29,7 +29,9 @@ boundary. Inside a unit:
    The passes then reconnect groups whose
    members fall apart in the Delaunay graph of the unit (a piece whose
    neighbouring groups are all full joins one anyway when relief can pass the
-   surplus on, in rounds, since passing it on can cut off a piece elsewhere);
+   surplus on, in rounds, since passing it on can cut off a piece elsewhere; a
+   piece still left is traded for sites on its group's border or, when it holds
+   half the balance bound, such as a block of flats, becomes a group of its own);
 6. groups whose member hulls still overlap (a dense group wedged between two,
    or groups the repairs wound together) are redrawn apart by straight cuts
    through their joint members, where every part stays connected and no hull
@@ -413,7 +415,8 @@ def partition_members(
     unit mean where sites allow: a group that contiguity repair left smaller
     takes sites back from its neighbours where no hull starts to overlap.
     Contiguity is repaired on the Delaunay graph, which can leave a group split
-    when every neighbouring group is full.
+    when every neighbouring group is full and the piece cut off holds less than
+    half the balance bound (a larger piece becomes a group of its own).
     """
     started = time.perf_counter()
     if not is_whole(seed) or seed < 0:
