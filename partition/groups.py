@@ -416,7 +416,8 @@ def partition_members(
     takes sites back from its neighbours where no hull starts to overlap.
     Contiguity is repaired on the Delaunay graph, which can leave a group split
     when every neighbouring group is full and the piece cut off holds less than
-    half the balance bound (a larger piece becomes a group of its own).
+    half the balance bound (a larger piece becomes a group of its own), or less
+    than ``min_size`` where a group of its own could not be brought up to it.
     """
     started = time.perf_counter()
     if not is_whole(seed) or seed < 0:
@@ -558,10 +559,51 @@ def _partition_unit(
     )
     site_of = site_of_pair[pair_of]
     edges = delaunay_edges(xy)
-    smallest = max(plan.lower // 2, plan.min_size, 1)
-    site_label = _reconnect(
-        xy, edges, weight, site_label, offset, max_size, (plan.upper, smallest)
+    street = _site_streets(part, site_of, len(weight), max_size)
+    addresses = (site_of_pair, pair_weight)
+    half = max(plan.lower // 2, 1)
+    reconnected = _reconnect(
+        xy, edges, weight, site_label, offset, max_size, (plan.upper, half)
     )
+    try:
+        pair_label = _tidy_unit(
+            xy, weight, reconnected, edges, street, plan, max_size, addresses
+        )
+    except InfeasibleError:
+        # a piece that became a group of its own may be what cannot reach
+        # min_size: then such pieces stay with their groups
+        if plan.min_size <= half:
+            raise
+        alone = _reconnect(
+            xy, edges, weight, site_label, offset, max_size, (plan.upper, plan.min_size)
+        )
+        if np.array_equal(alone, reconnected):
+            raise
+        pair_label = _tidy_unit(
+            xy, weight, alone, edges, street, plan, max_size, addresses
+        )
+
+    # heavy sites can leave a planned group empty: number only the groups in use
+    _, used = np.unique(pair_label, return_inverse=True)
+    return used.ravel()[pair_of]
+
+
+def _tidy_unit(
+    xy: np.ndarray,
+    weight: np.ndarray,
+    site_label: np.ndarray,
+    edges: np.ndarray,
+    street: np.ndarray | None,
+    plan: PartitionPlan,
+    max_size: int,
+    addresses: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Finish the reconnected groups of a unit; return a group per address.
+
+    Parts overlapping hulls, tops up short groups, reunites split streets and,
+    with ``min_size``, holds it (or raises :class:`InfeasibleError`).
+    ``addresses`` gives the site and registrations of every address.
+    """
     site_label = separate_hulls(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )
@@ -577,7 +619,6 @@ def _partition_unit(
     site_label = fill_short(
         xy, weight, site_label, edges, lower=plan.lower, upper=plan.upper
     )
-    street = _site_streets(part, site_of, len(weight), max_size)
     if street is not None:
         site_label = recut_pairs(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
@@ -585,15 +626,9 @@ def _partition_unit(
         site_label = mend_streets(
             xy, weight, street, site_label, edges, lower=plan.lower, upper=plan.upper
         )
-    pair_label = site_label[site_of_pair]
     if plan.min_size > 1:
-        pair_label = _hold_min_size(
-            xy, weight, site_label, edges, plan, max_size, (site_of_pair, pair_weight)
-        )
-
-    # heavy sites can leave a planned group empty: number only the groups in use
-    _, used = np.unique(pair_label, return_inverse=True)
-    return used.ravel()[pair_of]
+        return _hold_min_size(xy, weight, site_label, edges, plan, max_size, addresses)
+    return site_label[addresses[0]]
 
 
 def _refine_or_grow(

@@ -800,3 +800,27 @@ def test_blocks_of_flats_too_heavy_for_full_neighbours_keep_groups_connected() -
     quality = partition_quality(members, group_id, max_size=50)
     assert quality["contiguous_pct"] == 100.0
     assert group_id.value_counts().min() >= 19
+
+
+def test_a_piece_that_cannot_reach_min_size_stays_with_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``min_size`` 42, a block of flats cut off from its group first
+    becomes a group of its own (it holds half the balance bound) that no
+    neighbour can bring up to 42; rather than refuse, the unit is repaired
+    again with such pieces left in their groups, and ``min_size`` holds."""
+    tried = []
+    reconnect = groups._reconnect
+
+    def recorded(*args):
+        tried.append(args[-1][1])
+        return reconnect(*args)
+
+    monkeypatch.setattr(groups, "_reconnect", recorded)
+    members = _town_with_flats(34, 700)
+
+    group_id = partition_members(members, max_size=50, min_size=42, seed=34)
+
+    check_invariants(members, group_id, 50, "woonplaats")
+    assert group_id.value_counts().min() >= 42
+    assert tried == [21, 42]
