@@ -805,10 +805,11 @@ def test_blocks_of_flats_too_heavy_for_full_neighbours_keep_groups_connected() -
 def test_a_piece_that_cannot_reach_min_size_stays_with_its_group(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With ``min_size`` 42, a block of flats cut off from its group first
-    becomes a group of its own (it holds half the balance bound) that no
-    neighbour can bring up to 42; rather than refuse, the unit is repaired
-    again with such pieces left in their groups, and ``min_size`` holds."""
+    """With ``min_size`` 42, a piece of 25 registrations cut off from its group
+    first becomes a group of its own (it holds half the balance bound), and
+    then a group of 29 cannot be brought up to 42; rather than refuse, the
+    unit is repaired again with such pieces left in their groups (16 groups
+    instead of 17), and ``min_size`` holds."""
     tried = []
     reconnect = groups._reconnect
 
