@@ -563,7 +563,7 @@ def _partition_unit(
     addresses = (site_of_pair, pair_weight)
     half = max(plan.lower // 2, 1)
     reconnected = _reconnect(
-        xy, edges, weight, site_label, offset, max_size, (plan.upper, half)
+        xy, edges, weight, site_label, offset, max_size, plan.upper, smallest=half
     )
     try:
         pair_label = _tidy_unit(
@@ -575,7 +575,14 @@ def _partition_unit(
         if plan.min_size <= half:
             raise
         alone = _reconnect(
-            xy, edges, weight, site_label, offset, max_size, (plan.upper, plan.min_size)
+            xy,
+            edges,
+            weight,
+            site_label,
+            offset,
+            max_size,
+            plan.upper,
+            smallest=plan.min_size,
         )
         if np.array_equal(alone, reconnected):
             raise
@@ -1158,7 +1165,9 @@ def _reconnect(
     labels: np.ndarray,
     k: int,
     max_size: int,
-    sizes: tuple[int, int],
+    preferred: int,
+    *,
+    smallest: int,
 ) -> np.ndarray:
     """Reattach detached pieces of groups, round after round, within the cap.
 
@@ -1169,11 +1178,9 @@ def _reconnect(
     which the next round picks up; rounds stop when one leaves no fewer groups
     broken, after at most ``_RECONNECT_ROUNDS``. A piece still detached then
     is traded (:func:`_exchange_pieces`) or becomes a group of its own
-    (:func:`_pieces_apart`). ``sizes`` holds the planned fill and the fewest
-    registrations a new group may start with.
+    (:func:`_pieces_apart`) of at least ``smallest`` registrations.
     """
     n = len(weight)
-    preferred, smallest = sizes
     labels = _repair_contiguity(edges, weight, labels, k, max_size, preferred)
     broken = _broken_groups(labels, edges, n)
     for _ in range(_RECONNECT_ROUNDS):
@@ -1215,8 +1222,8 @@ def _pieces_apart(
     # pieces joined by an edge form one cluster; a cluster above the cap
     # falls back to its pieces
     both = detached[edges[:, 0]] & detached[edges[:, 1]]
-    apart = np.where(detached, 0, np.arange(1, len(weight) + 1))
-    cluster = _group_components(apart, edges[both], len(weight))[detached]
+    cluster = _group_components(np.zeros_like(labels), edges[both], len(weight))
+    cluster = cluster[detached]
     held = pd.Series(weight[detached]).groupby(cluster).transform("sum").to_numpy()
     key = np.where(held <= max_size, cluster, -1 - comp[detached])
     _, new = np.unique(key, return_inverse=True)

@@ -380,7 +380,7 @@ def test_a_break_left_by_one_reattachment_is_mended_in_the_next_round(
     weight = np.ones(6, dtype=np.int64)
     edges = delaunay_edges(xy)
 
-    mended = _reconnect(xy, edges, weight, labels, 4, 2, (2, 2))
+    mended = _reconnect(xy, edges, weight, labels, 4, 2, 2, smallest=2)
 
     assert np.bincount(mended, minlength=4).max() <= 2
     if rounds == 1:
@@ -813,9 +813,9 @@ def test_a_piece_that_cannot_reach_min_size_stays_with_its_group(
     tried = []
     reconnect = groups._reconnect
 
-    def recorded(*args):
-        tried.append(args[-1][1])
-        return reconnect(*args)
+    def recorded(*args, smallest):
+        tried.append(smallest)
+        return reconnect(*args, smallest=smallest)
 
     monkeypatch.setattr(groups, "_reconnect", recorded)
     members = _town_with_flats(34, 700)
